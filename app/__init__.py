@@ -1,0 +1,1 @@
+"""The Dash app for exploring runs; it arrives with its own issue."""

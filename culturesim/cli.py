@@ -1,0 +1,161 @@
+"""``culturesim``: run, resume, validate and list runs; serve the embedded model.
+
+Bad input ends with a one-line message per problem and exit code 2, never a traceback;
+heavy imports (litellm, llama.cpp) happen only in the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _fail(problems: list[str], code: int = EXIT_BAD_INPUT) -> int:
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    return code
+
+
+def cmd_validate(args) -> int:
+    from culturesim import scenario as sc
+    from culturesim.runner import build_graph
+
+    loaded = sc.load(args.file, args.set)
+    graph = build_graph(loaded, Path(args.file).resolve().parent)
+    print(f"{args.file}: ok ({loaded.kind}, {loaded.population.size} agents, {loaded.steps} steps, "
+          f"{loaded.network.topology} network with {graph.number_of_edges()} edges, model {loaded.llm.model})")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from culturesim import runner
+    from culturesim import scenario as sc
+
+    if args.resume:
+        if args.file or args.set:
+            return _fail(["--resume takes a run folder only; the scenario is the one recorded in it"])
+        run = runner.resume(args.resume, show_progress=not args.quiet)
+    else:
+        if not args.file:
+            return _fail(["give a scenario file (culturesim run FILE) or --resume RUN_DIR"])
+        overrides = list(args.set or [])
+        if args.no_cache:
+            overrides.append("llm.cache=false")
+        loaded = sc.load(args.file, overrides)
+        run = runner.start(loaded, out=args.out, base_dir=Path(args.file).resolve().parent,
+                           show_progress=not args.quiet)
+    print(run.path)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from culturesim.store import list_runs
+
+    runs = list_runs(args.dir)
+    if not runs:
+        print(f"no runs in {args.dir}")
+        return 0
+    table = Table("run", "kind", "name", "status", "steps", "ideas", "failures", "started", "ended")
+    for run, m in runs:
+        counts = m.get("counts") or {}
+        table.add_row(
+            run.run_id, str(m.get("kind", "")), str(m.get("name", "")), str(m.get("status", "")),
+            f"{m.get('steps_completed', 0)}/{m.get('steps_total', '?')}",
+            str(counts.get("ideas", "")), str(counts.get("failures", "")),
+            str(m.get("started_at") or ""), str(m.get("ended_at") or ""),
+        )
+    Console(width=200).print(table)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """Serve an embedded GGUF model over the OpenAI API, with the AMX fix applied."""
+    from culturesim.llm.local import default_threads, disable_extra_buffers, resolve
+
+    disable_extra_buffers()
+    path = resolve(args.model)
+    sys.argv = ["llama_cpp.server", "--model", str(path), "--host", args.host, "--port", str(args.port),
+                "--n_ctx", str(args.n_ctx), "--n_threads", str(args.n_threads or default_threads()),
+                "--model_alias", args.alias or args.model]
+    from llama_cpp.server.__main__ import main
+
+    main()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="culturesim", description="Simulate cultural evolution in LLM populations.")
+    p.add_argument("--version", action="version", version=f"culturesim {_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario, or resume a run")
+    run.add_argument("file", nargs="?", help="scenario YAML file")
+    run.add_argument("--out", help="results folder (default: the scenario's output.dir)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario key, e.g. steps=5")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete step")
+    run.add_argument("--no-cache", action="store_true", help="do not read or write the LLM response cache")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check a scenario file without running it")
+    val.add_argument("file")
+    val.add_argument("--set", action="append", metavar="KEY=VALUE")
+    val.set_defaults(func=cmd_validate)
+
+    runs = sub.add_parser("runs", help="list runs and their status")
+    runs.add_argument("dir", nargs="?", default="results")
+    runs.set_defaults(func=cmd_runs)
+
+    serve = sub.add_parser("serve", help="serve a model over an OpenAI-compatible API")
+    serve_sub = serve.add_subparsers(dest="engine", required=True)
+    llama = serve_sub.add_parser("llama", help="llama-cpp-python's server for a GGUF file (CPU)")
+    llama.add_argument("--model", default="smollm2", help="smollm2 or a path to a .gguf file")
+    llama.add_argument("--alias", help="model name clients use (default: the --model value)")
+    llama.add_argument("--host", default="127.0.0.1")
+    llama.add_argument("--port", type=int, default=8000)
+    llama.add_argument("--n-ctx", type=int, default=2048)
+    llama.add_argument("--n-threads", type=int, default=None)
+    llama.set_defaults(func=cmd_serve)
+    return p
+
+
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("culturesim")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from culturesim.scenario import ScenarioError
+    from culturesim.store import RunError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ScenarioError as exc:
+        return _fail(exc.problems)
+    except RunError as exc:
+        return _fail([str(exc)])
+    except KeyboardInterrupt:
+        print("interrupted; continue with: culturesim run --resume <run folder>", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a failed run: its manifest already says why
+        from culturesim.llm.local import LocalModelError
+
+        code = EXIT_BAD_INPUT if isinstance(exc, LocalModelError) else EXIT_FAILED
+        return _fail([f"{type(exc).__name__}: {exc}"], code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

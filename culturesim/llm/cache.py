@@ -1,0 +1,67 @@
+"""An on-disk response cache, so that rerunning a scenario costs no model time.
+
+SQLite gives atomic writes and safe concurrent readers for free; a crash mid-write leaves
+the cache consistent. Only successful replies are stored: a failure must be retried on
+the next run, never replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from culturesim.llm.types import Reply
+
+
+class ResponseCache:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+            "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, meta TEXT)"
+        )
+        self._db.commit()
+
+    def get_many(self, keys: list[str]) -> dict[str, Reply]:
+        found: dict[str, Reply] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason, meta "
+                    f"FROM replies WHERE key IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for key, text, pt, ct, finish, meta in rows:
+                    found[key] = Reply(
+                        text=text,
+                        model=json.loads(meta).get("model", ""),
+                        prompt_tokens=pt or 0,
+                        completion_tokens=ct or 0,
+                        cached=True,
+                        finish_reason=finish,
+                    )
+        return found
+
+    def put_many(self, items: list[tuple[str, Reply]]) -> None:
+        rows = [
+            (k, r.text, r.prompt_tokens, r.completion_tokens, r.finish_reason, json.dumps({"model": r.model}))
+            for k, r in items
+            if r.ok and r.text is not None
+        ]
+        if not rows:
+            return
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

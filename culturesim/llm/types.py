@@ -1,0 +1,55 @@
+"""What goes into and comes out of the one door to language models.
+
+Requests are plain data so that a step can compose them without I/O, a cache can key on
+them, and a run can record exactly what each agent saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[dict, ...]
+    seed: int
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    tag: str = ""  # caller's label (e.g. idea id); not sent, not part of the cache key
+
+    def cache_key(self, model: str, api_base: str | None) -> str:
+        """Everything that changes the output, and nothing that does not."""
+        payload = {
+            "model": model,
+            "api_base": api_base or "",
+            "messages": list(self.messages),
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "stop": list(self.stop),
+        }
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Reply:
+    text: str | None
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+    retries: int = 0
+    error: str | None = None
+    finish_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

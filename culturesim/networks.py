@@ -1,0 +1,383 @@
+"""Interaction networks that a population of agents lives on.
+
+Agents are the integer nodes ``0..n-1`` of the graph returned by
+:func:`build_network`, so the simulation can index agent arrays by node id
+regardless of where the topology came from. Parameters come from user
+configuration, so every check raises :class:`NetworkError` with a one-line
+message naming the parameter, the offending value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import numbers
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+__all__ = ["NetworkError", "TOPOLOGIES", "build_network", "describe"]
+
+
+class NetworkError(ValueError):
+    """Bad network parameters; message says what, which parameter, what is allowed."""
+
+
+_REQUIRED = object()
+
+# topology -> {param: (default or _REQUIRED, what is allowed)}. Single source of
+# truth for unknown/missing-parameter checks and for describe().
+_SPECS: dict[str, dict[str, tuple[Any, str]]] = {
+    "chain": {"chains": (1, "int >= 1 dividing n")},
+    "ring": {"k": (1, "int neighbours each side, 1 <= k and 2*k < n")},
+    "complete": {},
+    "grid": {
+        "rows": (_REQUIRED, "int >= 1, rows*cols == n"),
+        "cols": (_REQUIRED, "int >= 1, rows*cols == n"),
+        "periodic": (False, "bool"),
+    },
+    "small_world": {
+        "k": (_REQUIRED, "even int, 2 <= k < n"),
+        "p": (_REQUIRED, "rewiring probability in [0, 1]"),
+    },
+    "scale_free": {"m": (_REQUIRED, "int, 1 <= m < n")},
+    "erdos_renyi": {"p": (_REQUIRED, "edge probability in [0, 1]")},
+    "caveman": {
+        "cliques": (_REQUIRED, "int >= 1, cliques*clique_size == n"),
+        "clique_size": (_REQUIRED, "int >= 1, cliques*clique_size == n"),
+    },
+    "connected_caveman": {
+        "cliques": (_REQUIRED, "int >= 1, cliques*clique_size == n"),
+        "clique_size": (_REQUIRED, "int >= 3, cliques*clique_size == n"),
+    },
+    "sbm": {
+        "sizes": (_REQUIRED, "list of ints >= 1 summing to n"),
+        "p": (_REQUIRED, "square matrix of probabilities in [0, 1], symmetric unless directed"),
+    },
+    "star": {},
+    "edgelist": {
+        "path": (_REQUIRED, "CSV/whitespace file of source,target lines"),
+        "n": (None, "int, must equal the number of nodes in the file"),
+    },
+}
+
+TOPOLOGIES: tuple[str, ...] = tuple(_SPECS)
+
+
+def _check_topology(topology: Any) -> str:
+    if topology in _SPECS:
+        return topology
+    hint = difflib.get_close_matches(str(topology), TOPOLOGIES, n=1)
+    did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise NetworkError(
+        f"unknown topology {topology!r}{did_you_mean}; allowed: {', '.join(TOPOLOGIES)}"
+    )
+
+
+def describe(topology: str) -> str:
+    """One line per topology, so error messages can show the whole valid parameter set."""
+    spec = _SPECS[_check_topology(topology)]
+    if not spec:
+        return f"{topology}: no parameters"
+    parts = []
+    for name, (default, allowed) in spec.items():
+        if default is _REQUIRED:
+            parts.append(f"{name} (required; {allowed})")
+        else:
+            parts.append(f"{name} (default {default!r}; {allowed})")
+    return f"{topology}: " + ", ".join(parts)
+
+
+class _Params:
+    """Typed access to one topology's params so each check names its parameter."""
+
+    def __init__(self, topology: str, params: Mapping[str, Any]):
+        self.topology = topology
+        self.params = params
+        spec = _SPECS[topology]
+        for name in params:
+            if name not in spec:
+                hint = difflib.get_close_matches(str(name), list(spec), n=1)
+                did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise NetworkError(
+                    f"unknown parameter {name!r} for topology {topology!r}{did_you_mean}; "
+                    f"allowed: {', '.join(spec) or 'none'}"
+                )
+        for name, (default, _) in spec.items():
+            if default is _REQUIRED and name not in params:
+                raise NetworkError(f"missing required parameter {name!r}; {describe(topology)}")
+
+    def fail(self, name: str, value: Any, allowed: str) -> NetworkError:
+        return NetworkError(f"{self.topology}: parameter {name!r}={value!r} is invalid; {allowed}")
+
+    def get(self, name: str) -> Any:
+        return self.params.get(name, _SPECS[self.topology][name][0])
+
+    def integer(self, name: str, lo: int = 1, hi: int | None = None, allowed: str = "") -> int:
+        """Integer in [lo, hi]; bools and integral floats are rejected, they signal a typo."""
+        value = self.get(name)
+        allowed = allowed or _SPECS[self.topology][name][1]
+        if not _is_int(value) or value < lo or (hi is not None and value > hi):
+            raise self.fail(name, value, f"must be {allowed}")
+        return int(value)
+
+    def probability(self, name: str) -> float:
+        value = self.get(name)
+        if not _is_prob(value):
+            raise self.fail(name, value, "must be a probability in [0, 1]")
+        return float(value)
+
+    def flag(self, name: str) -> bool:
+        value = self.get(name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise self.fail(name, value, "must be true or false")
+        return bool(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_prob(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and 0.0 <= float(value) <= 1.0
+    )
+
+
+def _with_community(graph: nx.Graph, block_size: int) -> nx.Graph:
+    nx.set_node_attributes(graph, {i: i // block_size for i in graph}, "community")
+    return graph
+
+
+def _chain(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    chains = p.integer("chains", hi=n)
+    if n % chains:
+        raise p.fail("chains", chains, f"must divide n={n} (chains of equal length)")
+    length = n // chains
+    graph = nx.DiGraph() if directed else nx.Graph()
+    graph.add_nodes_from(range(n))
+    for start in range(0, n, length):
+        nx.add_path(graph, range(start, start + length))
+    return _with_community(graph, length)
+
+
+def _ring(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    k = p.integer("k", hi=(n - 1) // 2, allowed=f"an int with 1 <= k and 2*k < n={n}")
+    return nx.circulant_graph(n, range(1, k + 1))
+
+
+def _grid(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    rows, cols, periodic = p.integer("rows"), p.integer("cols"), p.flag("periodic")
+    if rows * cols != n:
+        raise p.fail("rows", rows, f"rows*cols must equal n={n}, got {rows}*{cols}={rows * cols}")
+    graph = nx.grid_2d_graph(rows, cols, periodic=periodic)
+    return nx.relabel_nodes(graph, {(r, c): r * cols + c for r, c in graph})
+
+
+def _small_world(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    k = p.integer("k", lo=2, hi=n - 1, allowed=f"an even int with 2 <= k < n={n}")
+    if k % 2:
+        raise p.fail("k", k, f"must be an even int with 2 <= k < n={n}")
+    prob = p.probability("p")
+    try:
+        return nx.connected_watts_strogatz_graph(n, k, prob, tries=100, seed=seed)
+    except nx.NetworkXError as exc:
+        raise p.fail("p", prob, f"no connected graph found in 100 tries ({exc})") from None
+
+
+def _scale_free(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    m = p.integer("m", hi=n - 1, allowed=f"an int with 1 <= m < n={n}")
+    return nx.barabasi_albert_graph(n, m, seed=seed)
+
+
+def _erdos_renyi(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    return nx.gnp_random_graph(n, p.probability("p"), seed=seed)
+
+
+def _cliques(n: int, p: _Params) -> tuple[int, int]:
+    cliques, size = p.integer("cliques"), p.integer("clique_size")
+    if cliques * size != n:
+        raise p.fail(
+            "cliques", cliques, f"cliques*clique_size must equal n={n}, got {cliques}*{size}"
+        )
+    return cliques, size
+
+
+def _caveman(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    cliques, size = _cliques(n, p)
+    return _with_community(nx.caveman_graph(cliques, size), size)
+
+
+def _connected_caveman(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    cliques, size = _cliques(n, p)
+    if size < 3:
+        # networkx rewires one edge per clique; with pairs that disconnects them.
+        raise p.fail("clique_size", size, "must be an int >= 3 for connected_caveman")
+    if cliques == 1:  # a lone clique is already connected; rewiring would only drop an edge
+        return _with_community(nx.caveman_graph(1, size), size)
+    return _with_community(nx.connected_caveman_graph(cliques, size), size)
+
+
+def _sbm(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    sizes = p.get("sizes")
+    if (
+        isinstance(sizes, (str, bytes))
+        or not hasattr(sizes, "__len__")
+        or len(sizes) == 0
+        or not all(_is_int(s) and s >= 1 for s in sizes)
+    ):
+        raise p.fail("sizes", sizes, "must be a non-empty list of ints >= 1")
+    if sum(sizes) != n:
+        raise p.fail("sizes", sizes, f"must sum to n={n}, got {sum(sizes)}")
+    probs = p.get("p")
+    nb = len(sizes)
+    try:
+        matrix = [list(row) for row in probs]
+    except TypeError:
+        matrix = []
+    if len(matrix) != nb or any(len(row) != nb for row in matrix):
+        raise p.fail("p", probs, f"must be a {nb}x{nb} matrix (one row and column per block)")
+    if not all(_is_prob(x) for row in matrix for x in row):
+        raise p.fail("p", probs, "entries must be probabilities in [0, 1]")
+    if not directed and any(matrix[i][j] != matrix[j][i] for i in range(nb) for j in range(i)):
+        raise p.fail("p", probs, "must be symmetric for an undirected network")
+    graph = nx.stochastic_block_model(
+        [int(s) for s in sizes], [[float(x) for x in row] for row in matrix],
+        seed=seed, directed=directed,
+    )
+    community = {v: b for v, b in graph.nodes(data="block")}
+    nx.set_node_attributes(graph, community, "community")
+    return graph
+
+
+def _star(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
+    return nx.star_graph(n - 1)
+
+
+_HEADERS = {("source", "target"), ("from", "to"), ("src", "dst"), ("u", "v")}
+
+
+def _edgelist(
+    n: int, p: _Params, seed: int, directed: bool, base_dir: Path | None
+) -> nx.Graph:
+    """Nodes are numbered by first appearance so agent ids are stable for a given file.
+
+    Nodes of the population that the file never mentions become isolated agents
+    (``label`` None), which lets a file describe only the connected part.
+    """
+    raw = p.get("path")
+    if not isinstance(raw, (str, os.PathLike)):
+        raise p.fail("path", raw, "must be a file path string")
+    path = Path(raw)
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if not path.is_file():
+        raise p.fail("path", str(raw), f"file not found: {path}")
+
+    edges: list[tuple[str, str, int]] = []
+    with path.open(newline="") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if "," in text:
+                fields = [f.strip() for f in next(csv.reader([text]))]
+            else:
+                fields = text.split()
+            if len(fields) != 2:
+                raise p.fail(
+                    "path", str(raw),
+                    f"line {lineno} has {len(fields)} fields, expected exactly 2 (source,target)",
+                )
+            if not edges and tuple(f.lower() for f in fields) in _HEADERS:
+                continue
+            edges.append((fields[0], fields[1], lineno))
+    if not edges:
+        raise p.fail("path", str(raw), "file is empty: no source,target lines")
+
+    ids: dict[str, int] = {}
+    for source, target, lineno in edges:
+        for label in (source, target):
+            if label not in ids:
+                if len(ids) >= n:
+                    raise p.fail(
+                        "path", str(raw),
+                        f"node {label!r} on line {lineno} is beyond n={n} "
+                        f"(file has more than {n} distinct nodes)",
+                    )
+                ids[label] = len(ids)
+    expected = p.get("n")
+    if expected is not None and (not _is_int(expected) or expected != len(ids)):
+        raise p.fail("n", expected, f"must equal the number of nodes in the file ({len(ids)})")
+
+    graph = nx.DiGraph() if directed else nx.Graph()
+    graph.add_nodes_from(range(n), label=None)
+    nx.set_node_attributes(graph, {i: label for label, i in ids.items()}, "label")
+    graph.add_edges_from((ids[s], ids[t]) for s, t, _ in edges)
+    return graph
+
+
+_BUILDERS = {
+    "chain": _chain,
+    "ring": _ring,
+    "complete": lambda n, p, seed, directed: nx.complete_graph(n),
+    "grid": _grid,
+    "small_world": _small_world,
+    "scale_free": _scale_free,
+    "erdos_renyi": _erdos_renyi,
+    "caveman": _caveman,
+    "connected_caveman": _connected_caveman,
+    "sbm": _sbm,
+    "star": _star,
+}
+
+# Topologies whose direction is intrinsic, so they are built directed rather than
+# symmetrised: a chain transmits forward, an edge list states source -> target.
+_NATIVELY_DIRECTED = {"chain", "sbm", "edgelist"}
+
+
+def build_network(
+    topology: str,
+    n: int,
+    params: Mapping[str, Any] | None,
+    *,
+    directed: bool = False,
+    self_loops: bool = False,
+    rng: np.random.Generator,
+    base_dir: Path | None = None,
+) -> nx.Graph | nx.DiGraph:
+    """Build the agents' graph; the seed comes from ``rng`` so runs replay exactly.
+
+    A seed is drawn whatever the topology, so the caller's ``rng`` advances the
+    same way and switching topology does not shift later random draws.
+    """
+    _check_topology(topology)
+    if not _is_int(n) or n < 1:
+        raise NetworkError(f"n={n!r} is invalid; number of agents must be an int >= 1")
+    n = int(n)
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise NetworkError(f"params for {topology!r} must be a mapping, got {params!r}")
+    p = _Params(topology, params)
+    seed = int(rng.integers(2**32))
+
+    if topology == "edgelist":
+        graph = _edgelist(n, p, seed, directed, base_dir)
+    else:
+        graph = _BUILDERS[topology](n, p, seed, directed)
+    if directed and topology not in _NATIVELY_DIRECTED:
+        graph = graph.to_directed()
+
+    graph.remove_edges_from(list(nx.selfloop_edges(graph)))
+    if self_loops:
+        graph.add_edges_from((i, i) for i in graph)
+    graph.graph["topology"] = topology
+    graph.graph["params"] = dict(params)
+    return graph

