@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -21,12 +22,24 @@ def _fail(problems: list[str], code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
+@contextmanager
+def naming(path: str):
+    """Problems found after loading (network, model) still name the scenario file."""
+    from culturesim.scenario import ScenarioError
+
+    try:
+        yield
+    except ScenarioError as exc:
+        raise ScenarioError([f"{path}: {p}" for p in exc.problems]) from None
+
+
 def cmd_validate(args) -> int:
     from culturesim import scenario as sc
-    from culturesim.runner import build_graph
+    from culturesim.runner import check
 
     loaded = sc.load(args.file, args.set)
-    graph = build_graph(loaded, Path(args.file).resolve().parent)
+    with naming(args.file):
+        graph, _ = check(loaded, Path(args.file).resolve().parent)
     print(f"{args.file}: ok ({loaded.kind}, {loaded.population.size} agents, {loaded.steps} steps, "
           f"{loaded.network.topology} network with {graph.number_of_edges()} edges, model {loaded.llm.model})")
     return 0
@@ -47,8 +60,9 @@ def cmd_run(args) -> int:
         if args.no_cache:
             overrides.append("llm.cache=false")
         loaded = sc.load(args.file, overrides)
-        run = runner.start(loaded, out=args.out, base_dir=Path(args.file).resolve().parent,
-                           show_progress=not args.quiet)
+        with naming(args.file):
+            run = runner.start(loaded, out=args.out, base_dir=Path(args.file).resolve().parent,
+                               show_progress=not args.quiet)
     print(run.path)
     return 0
 

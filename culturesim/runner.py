@@ -82,6 +82,19 @@ def make_model(scenario: CultureScenario, graph: nx.Graph, llm: LLM, run_id: str
         raise ScenarioError([f"{scenario.name}: {exc}"]) from None
 
 
+def check(scenario: CultureScenario, base_dir: Path | None) -> tuple[nx.Graph, CultureModel]:
+    """Build network and model without any model call: what ``validate`` can promise."""
+    graph = build_graph(scenario, base_dir)
+
+    def no_calls(requests):
+        raise AssertionError("check() must not call the model")
+
+    try:
+        return graph, CultureModel(scenario, graph, no_calls, "check")
+    except ValueError as exc:
+        raise ScenarioError([f"{scenario.name}: {exc}"]) from None
+
+
 @contextmanager
 def stop_after_step():
     """First Ctrl-C asks for a clean stop after the step in flight; a second one aborts."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import difflib
 import string
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from culturesim.personalities import registry
 from culturesim.yamlsource import KeyPath, YamlSyntaxError, line_of, load_yaml
@@ -33,7 +34,7 @@ class Strict(BaseModel):
 
 
 class PopulationSpec(Strict):
-    size: Annotated[int, Field(ge=1, le=1_000_000)]
+    size: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
     mix: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"neutral": 1.0},
         description="personality name -> proportion of the population (normalised)",
@@ -42,18 +43,14 @@ class PopulationSpec(Strict):
         default_factory=dict, description="extra or overriding personalities: name -> system message"
     )
 
-    @model_validator(mode="after")
-    def _mix_names_known(self) -> PopulationSpec:
-        known = registry(self.personalities)
-        for name in self.mix:
-            if name not in known:
-                raise ValueError(
-                    f"unknown personality {name!r}{_did_you_mean(name, known)}; "
-                    f"known: {', '.join(sorted(known))} (add your own under population.personalities)"
-                )
-        if sum(self.mix.values()) <= 0:
-            raise ValueError("population.mix proportions must not all be zero")
-        return self
+    @field_validator("mix")
+    @classmethod
+    def _mix_not_all_zero(cls, mix: dict[str, float]) -> dict[str, float]:
+        if mix and sum(mix.values()) <= 0:
+            raise ValueError("proportions must not all be zero")
+        if not mix:
+            raise ValueError("name at least one personality, e.g. {neutral: 1.0}")
+        return mix
 
 
 class NetworkSpec(Strict):
@@ -69,16 +66,16 @@ class LLMSpec(Strict):
     api_key_env: str | None = Field(None, description="name of the environment variable holding the key")
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.8
     top_p: Annotated[float, Field(gt=0, le=1)] = 0.95
-    max_tokens: Annotated[int, Field(ge=1, le=32768)] = 64
+    max_tokens: Annotated[int, Field(strict=True, ge=1, le=32768)] = 64
     stop: list[str] = Field(default_factory=list)
-    concurrency: Annotated[int, Field(ge=1, le=4096)] = 16
-    retries: Annotated[int, Field(ge=0, le=20)] = 3
+    concurrency: Annotated[int, Field(strict=True, ge=1, le=4096)] = 16
+    retries: Annotated[int, Field(strict=True, ge=0, le=20)] = 3
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
     cache: bool = True
-    n_threads: Annotated[int, Field(ge=1, le=512)] | None = Field(
+    n_threads: Annotated[int, Field(strict=True, ge=1, le=512)] | None = Field(
         None, description="embedded model only; default: all cores"
     )
-    n_ctx: Annotated[int, Field(ge=256, le=131072)] = 2048
+    n_ctx: Annotated[int, Field(strict=True, ge=256, le=131072)] = 2048
 
 
 class OutputSpec(Strict):
@@ -90,14 +87,14 @@ class SocialSpec(Strict):
     """What an agent sees of its neighbours, and with which transmission biases."""
 
     sample: Literal["all", "k"] = "all"
-    k: Annotated[int, Field(ge=1, le=10_000)] = 3
+    k: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 3
     bias: Literal["none", "content", "prestige", "conformity"] = "none"
     prestige: Literal["degree", "copying"] = "degree"
     strength: Annotated[float, Field(ge=0, le=100)] = 1.0
-    content_keywords: list[str] = Field(default_factory=list)
+    content_keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     similarity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
     include_own: bool = True
-    max_chars: Annotated[int, Field(ge=50, le=1_000_000)] = 2000
+    max_chars: Annotated[int, Field(strict=True, ge=50, le=1_000_000)] = 2000
 
 
 PLACEHOLDERS = {
@@ -168,24 +165,29 @@ class CultureScenario(Strict):
     kind: Literal["culture"]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
-    steps: Annotated[int, Field(ge=1, le=1_000_000)]
+    seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = 0
+    steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
     population: PopulationSpec
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     llm: LLMSpec = Field(default_factory=LLMSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     culture: CultureSpec = Field(default_factory=CultureSpec)
 
-    @model_validator(mode="after")
-    def _groups_name_personalities(self) -> CultureScenario:
+    def cross_checks(self) -> list[tuple[KeyPath, str]]:
+        """Checks that span blocks; done after validation so each names its own key."""
         known = registry(self.population.personalities)
+        listing = ", ".join(sorted(known))
+        problems = []
+        for name in self.population.mix:
+            if name not in known:
+                problems.append((("population", "mix", name), f"unknown personality {name!r}"
+                                 f"{_did_you_mean(name, known)}; known: {listing} "
+                                 f"(add your own under population.personalities)"))
         for name in self.culture.groups:
             if name not in known:
-                raise ValueError(
-                    f"culture.groups: {name!r} is not a personality{_did_you_mean(name, known)}; "
-                    f"known: {', '.join(sorted(known))}"
-                )
-        return self
+                problems.append((("culture", "groups", name), f"{name!r} is not a personality"
+                                 f"{_did_you_mean(name, known)}; known: {listing}"))
+        return problems
 
 
 Scenario = CultureScenario
@@ -200,18 +202,22 @@ def _did_you_mean(word: str, choices) -> str:
 def _model_at(model: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
     """The pydantic model that holds the key at ``loc`` (for listing allowed keys)."""
     current: Any = model
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    while parts:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
-        field = current.model_fields.get(str(part))
+        field = current.model_fields.get(str(parts.pop(0)))
         if field is None:
             return None
         current = field.annotation
-        # unwrap Optional[...] / dict[str, Model]
-        args = getattr(current, "__args__", ())
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        if models:
-            current = models[0]
+        if typing.get_origin(current) is dict:  # dict[str, Model]: the next part is a free key
+            current = typing.get_args(current)[1]
+            if not parts:
+                return None
+            parts.pop(0)
+        else:  # Optional[Model] and the like
+            models = [a for a in typing.get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)]
+            current = models[0] if models else current
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
@@ -230,6 +236,8 @@ def _format_error(err: dict, model: type[BaseModel], where: str, lines: dict[Key
     if err["type"] == "missing":
         return f"{place}: {key}: required key is missing"
     msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "cross_check":
+        return f"{place}: {key}{origin}: {msg}"
     shown = repr(err.get("input"))
     if len(shown) > 60:
         shown = shown[:57] + "..."
@@ -267,24 +275,35 @@ def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None
     """Validate already-parsed scenario data; raise ScenarioError with every problem."""
     lines = lines or {}
     overridden = overridden or set()
+    if data is None:
+        raise ScenarioError([f"{where}: the file is empty; a scenario needs at least kind, name, steps "
+                             f"and population (see scenarios/quickstart.yaml)"])
     if not isinstance(data, dict):
         raise ScenarioError([f"{where}: a scenario is a mapping of keys (kind, name, steps, ...), "
-                             f"not {type(data).__name__}"])
+                             f"not a {type(data).__name__}"])
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         line = lines.get(("kind",))
         place = f"{where}:{line}" if line else where
         got = "missing" if kind is None else repr(kind)
-        raise ScenarioError([f"{place}: kind: {got}{_did_you_mean(kind, KINDS) if kind else ''}; "
-                             f"allowed: {', '.join(KINDS)}"])
+        hint = _did_you_mean(kind, KINDS) if isinstance(kind, str) else ""
+        raise ScenarioError([f"{place}: kind: {got}{hint}; allowed: {', '.join(KINDS)}"])
     model = KINDS[kind]
     try:
-        return model.model_validate(data)
+        scenario = model.model_validate(data)
     except ValidationError as exc:
         problems = [_format_error(e, model, where, lines, overridden) for e in exc.errors()]
         raise ScenarioError(problems) from None
     except RecursionError:
         raise ScenarioError([f"{where}: nesting is too deep"]) from None
+    problems = [
+        _format_error({"loc": loc, "type": "cross_check", "msg": msg, "input": loc[-1]},
+                      model, where, lines, overridden)
+        for loc, msg in scenario.cross_checks()
+    ]
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenario:

@@ -44,18 +44,24 @@ def bias_weights(
     *,
     degree: dict[int, int],
     copies: dict[int, int],
+    log: bool = False,
 ) -> np.ndarray:
-    """Unnormalised selection weight of each candidate under the scenario's bias."""
+    """Selection weight of each candidate under the scenario's bias (its log if ``log``).
+
+    Weights are ``base ** strength``; with strong biases that overflows or underflows a
+    float, silently turning the strongest bias into none or dropping ideas, so the
+    sampler works with ``strength * log(base)`` instead.
+    """
     n = len(candidates)
     if spec.bias == "none" or n == 0:
-        return np.ones(n)
-    if spec.bias == "prestige":
+        base = np.ones(n)
+    elif spec.bias == "prestige":
         source = degree if spec.prestige == "degree" else copies
         base = np.array([source.get(c.agent_id, 0) + 1.0 for c in candidates])
     elif spec.bias == "content":
         if spec.content_keywords:
-            keys = [k.lower() for k in spec.content_keywords]
-            base = np.array([1.0 + sum(c.text.lower().count(k) for k in keys) for c in candidates])
+            patterns = [re.compile(rf"\b{re.escape(k.lower())}\b") for k in spec.content_keywords]
+            base = np.array([1.0 + sum(len(p.findall(c.text.lower())) for p in patterns) for c in candidates])
         else:
             lengths = np.array([max(len(c.text), 1) for c in candidates], dtype=float)
             base = lengths / lengths.mean()
@@ -64,7 +70,8 @@ def bias_weights(
         base = np.array(
             [sum(jaccard(s, t) >= spec.similarity_threshold for t in sets) for s in sets], dtype=float
         )
-    return base**spec.strength
+    logs = spec.strength * np.log(base)
+    return logs if log else np.exp(logs)
 
 
 def choose(
@@ -78,19 +85,17 @@ def choose(
 ) -> list[Candidate]:
     """Pick up to ``limit`` candidates (all if None), in the order they will be shown.
 
-    Sampling is weighted and without replacement, so the order itself follows the bias:
+    Weighted sampling without replacement by the Gumbel-top-k trick (sort log-weight
+    plus Gumbel noise): the same distribution as drawing one at a time in proportion
+    to the weights, and exact for any strength. The order itself follows the bias, so
     when the text budget cuts the list, the favoured ideas are the ones that remain.
     """
     if not candidates:
         return []
-    weights = bias_weights(candidates, spec, degree=degree, copies=copies)
-    total = weights.sum()
-    p = weights / total if total > 0 and np.isfinite(total) else None
-    nonzero = len(candidates) if p is None else int((p > 0).sum())
-    size = len(candidates) if limit is None else min(limit, len(candidates))
-    size = min(size, nonzero)
-    picked = rng.choice(len(candidates), size=size, replace=False, p=p)
-    return [candidates[i] for i in picked]
+    logs = bias_weights(candidates, spec, degree=degree, copies=copies, log=True)
+    keys = logs + rng.gumbel(size=len(candidates))
+    order = [int(i) for i in np.argsort(-keys, kind="stable") if np.isfinite(logs[i])]
+    return [candidates[i] for i in order[:limit]]
 
 
 def fit_budget(texts: list[str], max_chars: int) -> list[str]:

@@ -23,6 +23,16 @@ from culturesim.scenario import LLMSpec
 
 _litellm = None
 _extra_providers: dict[str, object] = {}
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """One loop per process for every LLM: litellm binds its logging worker and HTTP
+    clients to the loop they first ran on, and a closed loop would strand them."""
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop
 
 
 class EmptyReply(Exception):
@@ -98,7 +108,6 @@ class LLM:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.cache = ResponseCache(cache_path) if (spec.cache and cache_path) else None
-        self._loop = asyncio.new_event_loop()
         if spec.model.startswith("local/"):
             from culturesim.llm.local import PROVIDER_STATE
 
@@ -137,7 +146,7 @@ class LLM:
             else:
                 todo.append(i)
         if todo:
-            fresh = self._loop.run_until_complete(self._run([requests[i] for i in todo], on_reply))
+            fresh = event_loop().run_until_complete(self._run([requests[i] for i in todo], on_reply))
             for i, reply in zip(todo, fresh, strict=True):
                 replies[i] = reply
             if self.cache:
@@ -209,4 +218,3 @@ class LLM:
     def close(self) -> None:
         if self.cache:
             self.cache.close()
-        self._loop.close()
