@@ -158,7 +158,8 @@ class CultureSpec(Strict):
     seed_ideas: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     prompts: PromptsSpec = Field(default_factory=PromptsSpec)
     social: SocialSpec = Field(default_factory=SocialSpec)
-    groups: dict[str, GroupSpec] = Field(default_factory=dict)
+    groups: dict[str, GroupSpec] = Field(default_factory=dict, description="overrides per personality")
+    agents: dict[int, GroupSpec] = Field(default_factory=dict, description="overrides per agent id (win over groups)")
 
 
 class CultureScenario(Strict):
@@ -187,6 +188,10 @@ class CultureScenario(Strict):
             if name not in known:
                 problems.append((("culture", "groups", name), f"{name!r} is not a personality"
                                  f"{_did_you_mean(name, known)}; known: {listing}"))
+        for agent_id in self.culture.agents:
+            if not 0 <= agent_id < self.population.size:
+                problems.append((("culture", "agents", str(agent_id)), f"no agent {agent_id}; agent ids "
+                                 f"run from 0 to population.size - 1 = {self.population.size - 1}"))
         return problems
 
 

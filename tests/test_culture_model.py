@@ -105,8 +105,19 @@ def test_group_overrides_operation_and_prompt():
         if r["step"] > 1:
             expected = "transform" if r["personality"] == "creative" else "combine"
             assert r["operation"] == expected
-    assert model.template("creative", "transform") == "Make it wild: {ideas}"
-    assert model.template("not_creative", "transform") == sc.culture.prompts.transform
+    creative = next(a for a in model.agent_by_id.values() if a.personality == "creative")
+    other = next(a for a in model.agent_by_id.values() if a.personality != "creative")
+    assert model.override(creative, "transform") == "Make it wild: {ideas}"
+    assert model.override(other, "transform") is None
+
+
+def test_agent_override_wins_over_group():
+    sc = scenario(culture__groups={"creative": {"operation": "transform"}},
+                  culture__agents={0: {"operation": "combine", "prompts": {"combine": "Mix: {ideas}"}}})
+    model, rows = run_all(sc)
+    assert all(r["operation"] == "combine" for r in rows if r["agent_id"] == 0 and r["step"] > 1)
+    prompts = [m for m in model.pending_rows[1] if m["agent_id"] == 0]
+    assert '"Mix: ' in prompts[0]["messages"]
 
 
 def test_personality_mix_is_exact_and_seeded():

@@ -88,8 +88,7 @@ class IdeaAgent(FixedAgent):
         m: CultureModel = self.model
         spec = m.scenario.culture
         rng = np.random.default_rng([m.scenario.seed, step, self.agent_id, 1])
-        group = spec.groups.get(self.personality)
-        operation = (group.operation if group and group.operation else None) or spec.operation
+        operation = m.override(self, "operation") or spec.operation
         candidates = [
             social.Candidate(a.idea.idea_id, a.idea.text, a.agent_id)
             for a in (m.agent_by_id[s] for s in m.sources[self.agent_id])
@@ -108,7 +107,7 @@ class IdeaAgent(FixedAgent):
             chosen = [social.Candidate(own.idea_id, own.text, self.agent_id), *chosen]
         shown = social.fit_budget([c.text for c in chosen], spec.social.max_chars)
         chosen = chosen[: len(shown)]
-        template = m.template(self.personality, operation)
+        template = m.override(self, operation) or getattr(spec.prompts, operation)
         uses_own = "{own_idea}" in template
         if len(shown) == 1:
             ideas_text = shown[0]
@@ -189,10 +188,17 @@ class CultureModel(mesa.Model):
             depth.update(nx.single_source_shortest_path_length(undirected, root))
         return depth
 
-    def template(self, personality: str, operation: str) -> str:
-        group = self.scenario.culture.groups.get(personality)
-        override = getattr(group.prompts, operation) if group else None
-        return override or getattr(self.scenario.culture.prompts, operation)
+    def override(self, agent: IdeaAgent, what: str) -> str | None:
+        """An agent's own setting, else its personality group's: the operation, or the
+        prompt template of an operation. None means the scenario's default."""
+        culture = self.scenario.culture
+        for spec in (culture.agents.get(agent.agent_id), culture.groups.get(agent.personality)):
+            if spec is None:
+                continue
+            value = spec.operation if what == "operation" else getattr(spec.prompts, what)
+            if value:
+                return value
+        return None
 
     # --- the step ---------------------------------------------------------------------
     def active_levels(self, step: int) -> list[list[IdeaAgent]]:
