@@ -1,4 +1,4 @@
-"""Progress of a run: a live bar on a terminal, one line per step everywhere else.
+"""Progress of a run: a live bar of requests on a terminal, one line per step elsewhere.
 
 Researchers watch ideas/s and tokens/s to know whether the model or the simulation is
 the bottleneck, so both are shown as the run goes.
@@ -17,11 +17,11 @@ from culturesim.llm.types import Reply
 
 
 class StepProgress:
-    def __init__(self, *, total_steps: int, agents: int, enabled: bool, label: str):
+    def __init__(self, *, first_step: int, last_step: int, requests: int, enabled: bool, label: str):
         self.enabled = enabled
         self.console = Console(stderr=True)
         self.live = enabled and self.console.is_terminal
-        self.total_steps = total_steps
+        self.last_step = last_step
         self.label = label
         self.started = time.perf_counter()
         self.replies = 0
@@ -40,7 +40,7 @@ class StepProgress:
             console=self.console,
             disable=not self.live,
         )
-        self._task = self._bar.add_task("steps", total=total_steps, rates="")
+        self._task = self._bar.add_task(f"step {first_step}/{last_step}", total=requests, rates="")
 
     def __enter__(self) -> StepProgress:
         self.started = time.perf_counter()
@@ -68,12 +68,12 @@ class StepProgress:
             self.failures += 1
         self.tokens += reply.completion_tokens
         if self.live:
-            self._bar.update(self._task, rates=self._rate_text())
+            self._bar.update(self._task, advance=1, rates=self._rate_text())
 
     def step_done(self, step: int, rows: list[dict]) -> None:
         self.steps_done += 1
         if self.live:
-            self._bar.update(self._task, advance=1, rates=self._rate_text())
+            self._bar.update(self._task, description=f"step {min(step + 1, self.last_step)}/{self.last_step}")
         elif self.enabled:
             print(f"[{self.label}] step {step}: {len(rows)} rows, {self._rate_text()}", file=sys.stderr, flush=True)
 

@@ -197,7 +197,7 @@ def _counts(run: RunDir) -> dict:
 def _execute(run: RunDir, scenario: CultureScenario, model: CultureModel, llm: LLM, show_progress: bool) -> None:
     first = model.next_step
     last = scenario.steps
-    progress = StepProgress(total_steps=last - first + 1, agents=scenario.population.size,
+    progress = StepProgress(first_step=first, last_step=last, requests=model.planned_requests(first, last),
                             enabled=show_progress, label=run.run_id)
     model.generate = lambda reqs: llm.generate(reqs, progress.reply)
     try:

@@ -104,10 +104,15 @@ PLACEHOLDERS = {
 }
 
 
+def template_fields(value: str) -> set[str]:
+    """The placeholders a ``str.format`` template fills (``{{`` is a literal brace)."""
+    return {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+
+
 def check_template(value: str, allowed: set[str]) -> str:
     """Reject placeholders a template cannot fill, at load time rather than mid-run."""
     try:
-        names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        names = template_fields(value)
     except ValueError as exc:
         raise ValueError(f"bad template ({exc}); write literal braces as {{{{ and }}}}") from None
     unknown = names - allowed

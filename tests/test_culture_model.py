@@ -250,3 +250,19 @@ def test_restore_continues_exactly_like_an_uninterrupted_model():
         model.step()
         rest.extend(model.pending_rows[0])
     assert rest == [r for r in full if r["step"] >= 3]
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"culture__update": "asynchronous"},
+    {"population": {"size": 8}, "steps": 4, "network": {"topology": "chain", "params": {"chains": 2}},
+     "culture__update": "chain"},
+    {"population": {"size": 3}, "steps": 2, "network": {"topology": "chain"}, "culture__update": "chain",
+     "culture__seed_ideas": ["A boat."]},
+])
+def test_planned_requests_match_what_a_run_sends(over):
+    sc = scenario(**over)
+    model, rows = run_all(sc)
+    sent = sum(1 for r in rows if r["source"] == "llm")
+    assert model.planned_requests(model.first_step, sc.steps) == sent
+    assert model.planned_requests(2, sc.steps) == sum(1 for r in rows if r["source"] == "llm" and r["step"] >= 2)

@@ -28,7 +28,7 @@ from mesa.discrete_space import FixedAgent, Network
 from culturesim import social
 from culturesim.llm.types import Reply, Request
 from culturesim.personalities import registry
-from culturesim.scenario import CultureScenario
+from culturesim.scenario import CultureScenario, template_fields
 
 Generate = Callable[[list[Request]], list[Reply]]
 
@@ -87,47 +87,24 @@ class IdeaAgent(FixedAgent):
         """Phase 1: what this agent asks the model, from what it sees now (no I/O)."""
         m: CultureModel = self.model
         spec = m.scenario.culture
-        rng = np.random.default_rng([m.scenario.seed, step, self.agent_id, 1])
-        operation = m.override(self, "operation") or spec.operation
-        candidates = [
-            social.Candidate(a.idea.idea_id, a.idea.text, a.agent_id)
-            for a in (m.agent_by_id[s] for s in m.sources[self.agent_id])
-            if a.idea is not None and a is not self
-        ]
-        own = self.idea
-        if not candidates and own is None:
-            operation = "create"
-        elif not candidates:
-            operation = "transform"
-            candidates = [social.Candidate(own.idea_id, own.text, self.agent_id)]
-            own = None
-        limit = 1 if operation == "transform" else (spec.social.k if spec.social.sample == "k" else None)
-        chosen = social.choose(candidates, spec.social, rng, limit=limit, degree=m.degree, copies=m.copies)
-        if operation == "combine" and spec.social.include_own and own is not None:
-            chosen = [social.Candidate(own.idea_id, own.text, self.agent_id), *chosen]
+        operation, chosen = self._social_information(step)
         shown = social.fit_budget([c.text for c in chosen], spec.social.max_chars)
         chosen = chosen[: len(shown)]
         template = m.override(self, operation) or getattr(spec.prompts, operation)
-        uses_own = "{own_idea}" in template
-        if len(shown) == 1:
-            ideas_text = shown[0]
-        else:
-            ideas_text = "\n".join(f"{i}. {t}" for i, t in enumerate(shown, 1))
         user = template.format(
-            ideas=ideas_text,
+            ideas=shown[0] if len(shown) == 1 else "\n".join(f"{i}. {t}" for i, t in enumerate(shown, 1)),
             n_ideas=len(shown),
             own_idea=self.idea.text if self.idea else "(you have no idea yet)",
         )
         parents = [c.idea_id for c in chosen]
-        if uses_own and self.idea is not None and self.idea.idea_id not in parents:
+        if "own_idea" in template_fields(template) and self.idea and self.idea.idea_id not in parents:
             parents.append(self.idea.idea_id)
-        messages = (
-            {"role": "system", "content": m.personalities[self.personality]},
-            {"role": "user", "content": user},
-        )
         llm = m.scenario.llm
         request = Request(
-            messages=messages,
+            messages=(
+                {"role": "system", "content": m.personalities[self.personality]},
+                {"role": "user", "content": user},
+            ),
             seed=request_seed(m.scenario.seed, step, self.agent_id),
             temperature=llm.temperature,
             top_p=llm.top_p,
@@ -136,6 +113,30 @@ class IdeaAgent(FixedAgent):
             tag=idea_id(step, self.agent_id),
         )
         return Pending(self, operation, parents, request)
+
+    def _social_information(self, step: int) -> tuple[str, list[social.Candidate]]:
+        """The operation this agent can perform now and the ideas it will be shown.
+
+        With nothing heard and nothing held it can only create; with only its own idea
+        it transforms that.
+        """
+        m: CultureModel = self.model
+        spec = m.scenario.culture
+        operation = m.override(self, "operation") or spec.operation
+        heard = [
+            social.Candidate(a.idea.idea_id, a.idea.text, a.agent_id)
+            for a in (m.agent_by_id[s] for s in m.sources[self.agent_id])
+            if a.idea is not None and a is not self
+        ]
+        own = social.Candidate(self.idea.idea_id, self.idea.text, self.agent_id) if self.idea else None
+        if not heard:
+            return ("create", []) if own is None else ("transform", [own])
+        limit = 1 if operation == "transform" else (spec.social.k if spec.social.sample == "k" else None)
+        rng = np.random.default_rng([m.scenario.seed, step, self.agent_id, 1])
+        chosen = social.choose(heard, spec.social, rng, limit=limit, degree=m.degree, copies=m.copies)
+        if operation == "combine" and spec.social.include_own and own is not None:
+            chosen = [own, *chosen]
+        return operation, chosen
 
     def adopt(self, step: int, pending: Pending, reply: Reply) -> None:
         """Phase 3: take the reply as this agent's idea (a failure keeps the old one)."""
@@ -220,6 +221,14 @@ class CultureModel(mesa.Model):
         for agent_id in (int(i) for i in order):
             batches[level[agent_id]].append(self.agent_by_id[agent_id])
         return batches
+
+    def planned_requests(self, first: int, last: int) -> int:
+        """How many model requests steps first..last will make (for progress and ETA)."""
+        steps = [s for s in range(first, last + 1) if s > 0]
+        if self.scenario.culture.update != "chain":
+            return len(steps) * len(self.agent_by_id)
+        positions = {s - self.first_step for s in steps}
+        return sum(1 for d in self.depth.values() if d in positions)
 
     def seed_step(self) -> None:
         """Step 0: hand out the scenario's seed ideas (to chain heads in chain mode)."""
