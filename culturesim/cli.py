@@ -90,6 +90,60 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    """The CLI is the one place culturesim reaches into analysis, lazily, as its front door."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    try:
+        from analysis.analyze import analyze_run, runs_under
+        from analysis.embeddings import make_embedder
+    except ImportError as exc:
+        return _fail([f"analysis needs its extra packages ({exc.name}): pip install 'culturesim[analysis]'"])
+    try:
+        embedder = make_embedder(args.embedder)
+    except ValueError as exc:
+        return _fail([str(exc)])
+    runs = runs_under(args.path)
+    if not runs:
+        return _fail([f"{args.path}: no run folders here (a run folder has a manifest.json)"])
+    console = Console(stderr=True)
+    summary = Table("run", "steps", "diversity first", "diversity last", "slope", "vendi last", "ideas")
+    with Progress(console=console, disable=args.quiet or not console.is_terminal) as bar:
+        task = bar.add_task("analyzing", total=len(runs))
+        for run in runs:
+            table = analyze_run(run, embedder, resample_m=args.resample, repeats=args.repeats, seed=args.seed)
+            bar.advance(task)
+            summary.add_row(run.run_id, *_summary_cells(table))
+    Console(width=200).print(summary)
+    return 0
+
+
+def _summary_cells(table) -> list[str]:
+    import polars as pl
+
+    def series(metric):
+        return table.filter(pl.col("metric") == metric).sort("step")["value"].to_list()
+
+    div, vendi, n = series("diversity"), series("vendi_score"), series("n_ideas")
+    slope = series("diversity_slope")
+    fmt = lambda values, i: f"{values[i]:.3f}" if values else "-"  # noqa: E731
+    return [str(len(n)), fmt(div, 0), fmt(div, -1), fmt(slope, 0), fmt(vendi, -1), str(int(sum(n)))]
+
+
+def cmd_import(args) -> int:
+    from culturesim.importers.llm_culture import FormatError, import_llm_culture
+
+    try:
+        runs = [import_llm_culture(f, args.out) for f in args.files]
+    except FormatError as exc:
+        return _fail([str(exc)])
+    for run in runs:
+        print(run.path)
+    return 0
+
+
 def cmd_serve(args) -> int:
     """Serve an embedded GGUF model over the OpenAI API, with the AMX fix applied."""
     from culturesim.llm.local import default_threads, disable_extra_buffers, resolve
@@ -98,7 +152,7 @@ def cmd_serve(args) -> int:
     path = resolve(args.model)
     sys.argv = ["llama_cpp.server", "--model", str(path), "--host", args.host, "--port", str(args.port),
                 "--n_ctx", str(args.n_ctx), "--n_threads", str(args.n_threads or default_threads()),
-                "--model_alias", args.alias or args.model]
+                "--model_alias", args.alias or args.model, "--embedding", str(args.embedding)]
     from llama_cpp.server.__main__ import main
 
     main()
@@ -128,6 +182,21 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("dir", nargs="?", default="results")
     runs.set_defaults(func=cmd_runs)
 
+    analyze = sub.add_parser("analyze", help="measure a run (or every run in a folder) into metrics.parquet")
+    analyze.add_argument("path", help="a run folder or a folder of runs")
+    analyze.add_argument("--embedder", default="minilm", help="minilm (default), tfidf, st:<path>, litellm:<model>[@base]")
+    analyze.add_argument("--resample", type=int, metavar="M", help="also report diversity over random subsets of M ideas")
+    analyze.add_argument("--repeats", type=int, default=20, help="subsets per step with --resample (default 20)")
+    analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("-q", "--quiet", action="store_true")
+    analyze.set_defaults(func=cmd_analyze)
+
+    imp = sub.add_parser("import", help="turn results of other tools into run folders")
+    imp.add_argument("format", choices=["llm-culture"], help="llm-culture: LLM-Culture's output JSON files")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--out", default="results")
+    imp.set_defaults(func=cmd_import)
+
     serve = sub.add_parser("serve", help="serve a model over an OpenAI-compatible API")
     serve_sub = serve.add_subparsers(dest="engine", required=True)
     llama = serve_sub.add_parser("llama", help="llama-cpp-python's server for a GGUF file (CPU)")
@@ -137,6 +206,7 @@ def parser() -> argparse.ArgumentParser:
     llama.add_argument("--port", type=int, default=8000)
     llama.add_argument("--n-ctx", type=int, default=2048)
     llama.add_argument("--n-threads", type=int, default=None)
+    llama.add_argument("--embedding", action="store_true", help="serve /v1/embeddings (not chat) from this model")
     llama.set_defaults(func=cmd_serve)
     return p
 

@@ -74,6 +74,16 @@ def register_provider(name: str, handler) -> None:
     _sync_providers()
 
 
+def api_key_for(api_key_env: str | None, api_base: str | None) -> str | None:
+    """The key from the named variable; local OpenAI-compatible servers need none,
+    but the openai client refuses to start without one, so they get a placeholder."""
+    if api_key_env:
+        return os.environ.get(api_key_env)
+    if api_base and not os.environ.get("OPENAI_API_KEY"):
+        return "not-needed"
+    return None
+
+
 def _classify(exc: BaseException) -> bool:
     """True if the error is worth retrying."""
     litellm = litellm_module()
@@ -120,13 +130,7 @@ class LLM:
 
     @property
     def api_key(self) -> str | None:
-        """The key from the named variable; local OpenAI-compatible servers need none,
-        but the openai client refuses to start without one, so they get a placeholder."""
-        if self.spec.api_key_env:
-            return os.environ.get(self.spec.api_key_env)
-        if self.spec.api_base and not os.environ.get("OPENAI_API_KEY"):
-            return "not-needed"
-        return None
+        return api_key_for(self.spec.api_key_env, self.spec.api_base)
 
     def generate(self, requests: list[Request], on_reply: Callable[[Reply], None] | None = None) -> list[Reply]:
         """Answer every request; replies come back in request order."""

@@ -1,0 +1,102 @@
+"""Measure whole runs: the metric set of `culturesim analyze`, written as metrics.parquet.
+
+The table is tidy (run_id, step, metric, value, plus the run's condition columns) so
+runs and conditions concatenate and plot without reshaping. A metric that is undefined
+for a step (fewer than two ideas, say) is left out rather than written as NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from analysis import diversity, dynamics
+from analysis.embeddings import Embedder, embed_texts
+from culturesim.store import RunDir, list_runs, write_parquet
+
+METRICS_SCHEMA = {"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "value": pl.Float64}
+
+
+def valid_ideas(run: RunDir) -> pl.DataFrame:
+    """Ideas that exist: failed agent-steps carry no text and are not measured."""
+    ideas = run.ideas()
+    return ideas.filter(pl.col("text").is_not_null() & pl.col("error").is_null()).sort("step", "agent_id")
+
+
+def _defined(fn: Callable[[], float]) -> float | None:
+    try:
+        value = float(fn())
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def step_metrics(texts: list[str], X: np.ndarray, *, resample_m: int | None, repeats: int,
+                 rng: np.random.Generator) -> dict[str, float]:
+    """The diversity measures of one step's ideas (those not already in dynamics.per_step)."""
+    found = {
+        "centroid_distance": _defined(lambda: diversity.centroid_distance(X)),
+        "vendi_score": _defined(lambda: diversity.vendi_score(X)),
+        "homogenization": _defined(lambda: diversity.homogenization(X)),
+        "distinct_2": _defined(lambda: diversity.distinct_n(texts, n=2)),
+        "compression_ratio": _defined(lambda: diversity.compression_ratio(texts)),
+    }
+    if len(texts) >= 2:
+        clusters = diversity.clusters(X, rng=rng)
+        found["cluster_count"] = float(clusters.count)
+        found["cluster_entropy"] = float(clusters.entropy)
+    if resample_m and len(texts) >= resample_m:
+        sampled = diversity.resample(diversity.mean_pairwise_distance, X, m=resample_m, r=repeats, rng=rng)
+        found[f"diversity_m{resample_m}"] = sampled.mean
+        found[f"diversity_m{resample_m}_sd"] = sampled.std
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = None, repeats: int = 20,
+                seed: int = 0) -> pl.DataFrame:
+    """All metrics of one run; also written to the run's metrics.parquet."""
+    ideas = valid_ideas(run)
+    rows: list[dict] = []
+    if ideas.height:
+        X = embed_texts(ideas["text"].to_list(), embedder, cache_dir=run.path / "embeddings")
+        rng = np.random.default_rng(seed)
+        for r in dynamics.per_step(ideas, X).iter_rows(named=True):
+            rows.append({"step": r["step"], "metric": r["metric"], "value": float(r["value"])})
+        steps = ideas["step"].to_numpy()
+        for step in np.unique(steps):
+            mask = steps == step
+            texts = ideas.filter(pl.col("step") == int(step))["text"].to_list()
+            for metric, value in step_metrics(texts, X[mask], resample_m=resample_m, repeats=repeats,
+                                              rng=rng).items():
+                rows.append({"step": int(step), "metric": metric, "value": value})
+        traits = dynamics.text_traits(ideas).join(ideas.select("idea_id", "step"), on="idea_id")
+        for r in traits.group_by("step").agg(pl.col("chars").mean(), pl.col("sentiment").mean()).iter_rows(named=True):
+            rows.append({"step": r["step"], "metric": "mean_chars", "value": float(r["chars"])})
+            rows.append({"step": r["step"], "metric": "mean_sentiment", "value": float(r["sentiment"])})
+        for r in dynamics.surviving_lineages(run.ideas()).iter_rows(named=True):
+            rows.append({"step": r["step"], "metric": "surviving_lineages", "value": float(r["lineages"])})
+    table = pl.DataFrame(rows, schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64})
+    slope = _defined(lambda: dynamics.rate_of_change(table, "diversity"))
+    if slope is not None:
+        table = pl.concat([table, pl.DataFrame({"step": [None], "metric": ["diversity_slope"], "value": [slope]},
+                                               schema=table.schema)])
+    manifest = run.read_manifest()
+    table = table.with_columns(
+        pl.lit(run.run_id).alias("run_id"),
+        pl.lit(manifest.get("name")).cast(pl.String).alias("name"),
+        pl.lit(manifest.get("kind")).cast(pl.String).alias("kind"),
+        pl.lit(embedder.name).alias("embedder"),
+    ).select("run_id", "step", "metric", "value", "name", "kind", "embedder").sort("step", "metric", nulls_last=True)
+    write_parquet(run.path / "metrics.parquet", table)
+    return table
+
+
+def runs_under(path: str | Path) -> list[RunDir]:
+    """A run folder itself, or every run folder inside ``path``."""
+    run = RunDir(path)
+    if run.exists():
+        return [run]
+    return [r for r, _ in list_runs(path)]
