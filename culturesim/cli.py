@@ -184,8 +184,10 @@ def parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="measure a run (or every run in a folder) into metrics.parquet")
     analyze.add_argument("path", help="a run folder or a folder of runs")
-    analyze.add_argument("--embedder", default="minilm", help="minilm (default), tfidf, st:<path>, litellm:<model>[@base]")
-    analyze.add_argument("--resample", type=int, metavar="M", help="also report diversity over random subsets of M ideas")
+    analyze.add_argument("--embedder", default="minilm",
+                         help="minilm (default), tfidf, st:<path>, litellm:<model>[@base]")
+    analyze.add_argument("--resample", type=int, metavar="M",
+                         help="also report diversity over random subsets of M ideas")
     analyze.add_argument("--repeats", type=int, default=20, help="subsets per step with --resample (default 20)")
     analyze.add_argument("--seed", type=int, default=0)
     analyze.add_argument("-q", "--quiet", action="store_true")

@@ -13,7 +13,6 @@ import platform
 import secrets
 import signal
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def versions() -> dict[str, str | None]:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def new_run_id(name: str) -> str:

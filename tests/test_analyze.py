@@ -43,7 +43,7 @@ def test_metrics_agree_with_the_functions_applied_by_hand(run_folder):
     assert table["value"].is_finite().all()
     for step, texts in enumerate(STORIES, 1):
         X = embedder.embed(texts)
-        got = table.filter((pl.col("step") == step))
+        got = table.filter(pl.col("step") == step)
         value = dict(zip(got["metric"], got["value"], strict=True))
         assert value["diversity"] == pytest.approx(diversity.mean_pairwise_distance(X), abs=1e-5)
         assert value["vendi_score"] == pytest.approx(diversity.vendi_score(X), abs=1e-4)

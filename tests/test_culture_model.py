@@ -161,8 +161,8 @@ def test_asynchronous_batches_equal_one_at_a_time(topology):
     _, batched = run_all(sc)
     reference = sequential_async(sc)
     key = lambda r: (r["step"], r["agent_id"])  # noqa: E731
-    assert sorted(((key(r), r["parent_ids"], r["text"]) for r in batched)) == \
-        sorted(((key(r), r["parent_ids"], r["text"]) for r in reference))
+    assert sorted((key(r), r["parent_ids"], r["text"]) for r in batched) == \
+        sorted((key(r), r["parent_ids"], r["text"]) for r in reference)
     # and asynchronous really differs from synchronous: some parent comes from the same step
     assert any(p.startswith(f"s{r['step']}-") for r in batched for p in r["parent_ids"])
 

@@ -247,7 +247,7 @@ def three_groups(per=40, d=6, noise=0.05, seed=0):
 
 
 def same_partition(a, b):
-    pairs = {(int(x), int(y)) for x, y in zip(a, b)}
+    pairs = {(int(x), int(y)) for x, y in zip(a, b, strict=True)}
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 

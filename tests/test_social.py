@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - scipy is optional here
 
 def cands(*texts: str, agents: list[int] | None = None) -> list[Candidate]:
     agents = agents if agents is not None else list(range(len(texts)))
-    return [Candidate(f"idea-{i}", text, agent) for i, (text, agent) in enumerate(zip(texts, agents))]
+    return [Candidate(f"idea-{i}", text, agent) for i, (text, agent) in enumerate(zip(texts, agents, strict=True))]
 
 
 def weights(candidates, spec, degree=None, copies=None) -> np.ndarray:
