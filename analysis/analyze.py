@@ -90,8 +90,17 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
         pl.lit(manifest.get("kind")).cast(pl.String).alias("kind"),
         pl.lit(embedder.name).alias("embedder"),
     ).select("run_id", "step", "metric", "value", "name", "kind", "embedder").sort("step", "metric", nulls_last=True)
-    write_parquet(run.path / "metrics.parquet", table)
+    write_parquet(run.path / "metrics.parquet", _merged(run.path / "metrics.parquet", table, embedder.name))
     return table
+
+
+def _merged(path: Path, table: pl.DataFrame, embedder: str) -> pl.DataFrame:
+    """Replace this embedder's rows and keep the others': measuring a run in a second
+    space (TF-IDF next to MiniLM, say) must not erase the first."""
+    if not path.is_file():
+        return table
+    kept = pl.read_parquet(path).filter(pl.col("embedder") != embedder)
+    return pl.concat([kept, table], how="vertical_relaxed") if kept.height else table
 
 
 def runs_under(path: str | Path) -> list[RunDir]:

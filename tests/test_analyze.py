@@ -79,3 +79,13 @@ def test_cli_analyze_errors(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "culturesim.cli", "analyze", str(tmp_path), "--embedder", "bert"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown embedder" in bad.stderr
+
+
+def test_a_second_embedder_adds_rows_and_keeps_the_first(run_folder):
+    analyze_run(run_folder, make_embedder("minilm"))
+    analyze_run(run_folder, make_embedder("tfidf"))
+    analyze_run(run_folder, make_embedder("tfidf"))  # again: replaces its own rows, no duplicates
+    metrics = pl.read_parquet(run_folder.path / "metrics.parquet")
+    assert set(metrics["embedder"]) == {"minilm", "tfidf"}
+    per = metrics.group_by("embedder").len().sort("embedder")["len"].to_list()
+    assert per[0] == per[1]
