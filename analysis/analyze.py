@@ -90,8 +90,22 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
         pl.lit(manifest.get("kind")).cast(pl.String).alias("kind"),
         pl.lit(embedder.name).alias("embedder"),
     ).select("run_id", "step", "metric", "value", "name", "kind", "embedder").sort("step", "metric", nulls_last=True)
+    table = with_conditions(table, run)
     write_parquet(run.path / "metrics.parquet", _merged(run.path / "metrics.parquet", table, embedder.name))
     return table
+
+
+def with_conditions(table: pl.DataFrame, run: RunDir) -> pl.DataFrame:
+    """Add the run's swept parameter values (from its sweep's index) as columns, so a
+    sweep's metrics group by condition without a join."""
+    index_path = run.path.parent / "sweep.parquet"
+    if not index_path.is_file():
+        return table
+    index = pl.read_parquet(index_path).filter(pl.col("run_id") == run.run_id)
+    if index.is_empty():
+        return table
+    params = index.drop("run_id", "status", "error", "seed")
+    return table.with_columns(pl.lit(params[c][0]).alias(c) for c in params.columns)
 
 
 def _merged(path: Path, table: pl.DataFrame, embedder: str) -> pl.DataFrame:

@@ -7,6 +7,7 @@ heavy imports (litellm, llama.cpp) happen only in the commands that need them.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,11 +61,46 @@ def cmd_run(args) -> int:
         if args.no_cache:
             overrides.append("llm.cache=false")
         loaded = sc.load(args.file, overrides)
+        if loaded.sweep is not None:
+            return _fail([f"{args.file} declares a sweep: run it with culturesim sweep {args.file} "
+                          f"(or run the base scenario alone with --set sweep=null)"])
         with naming(args.file):
             run = runner.start(loaded, out=args.out, base_dir=Path(args.file).resolve().parent,
                                show_progress=not args.quiet)
     print(run.path)
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from culturesim import scenario as sc
+    from culturesim.sweep import Sweep, run_sweep
+
+    loaded = sc.load(args.file, args.set)
+    folder = Path(args.out) if args.out else Path(loaded.output.dir) / f"{loaded.name}-sweep"
+    with naming(args.file):
+        sweep = Sweep(loaded, folder, where=args.file, base_dir=Path(args.file).resolve().parent)
+    if args.dry_run:
+        table = Table("cell", *(loaded.sweep.grid if loaded.sweep else []),
+                      *(loaded.sweep.zip if loaded.sweep else []), "replicates", "first run id")
+        seen = set()
+        for spec in sweep.runs:
+            if spec.cell in seen:
+                continue
+            seen.add(spec.cell)
+            table.add_row(str(spec.cell), *(json.dumps(v) for v in spec.params.values()),
+                          str(loaded.sweep.replicates if loaded.sweep else 1), spec.run_id)
+        Console(width=200).print(table)
+        done = len(sweep.runs) - len(sweep.pending()) if folder.exists() else 0
+        print(f"{len(seen)} cells, {len(sweep.runs)} runs ({done} already done) -> {folder}")
+        return 0
+    index = run_sweep(sweep, engine=args.engine, workers=args.workers, address=args.address,
+                      progress=not args.quiet)
+    counts = index["status"].value_counts().sort("status").rows()
+    print(f"{folder}: " + ", ".join(f"{n} {state}" for state, n in counts))
+    return 0 if set(index["status"]) == {"done"} else EXIT_FAILED
 
 
 def cmd_runs(args) -> int:
@@ -172,6 +208,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="do not read or write the LLM response cache")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run every cell and replicate of a scenario's sweep block")
+    sweep.add_argument("file")
+    sweep.add_argument("--out", help="sweep folder (default: <output.dir>/<name>-sweep)")
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE")
+    sweep.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
+    sweep.add_argument("--engine", choices=["local", "ray"], default="local")
+    sweep.add_argument("--address", help="Ray cluster to join (e.g. auto); default: start a local Ray")
+    sweep.add_argument("--dry-run", action="store_true", help="print the cells and the number of runs")
+    sweep.add_argument("-q", "--quiet", action="store_true")
+    sweep.set_defaults(func=cmd_sweep)
 
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file")

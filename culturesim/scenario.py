@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from culturesim.personalities import registry
 from culturesim.yamlsource import KeyPath, YamlSyntaxError, line_of, load_yaml
@@ -167,6 +167,31 @@ class CultureSpec(Strict):
     agents: dict[int, GroupSpec] = Field(default_factory=dict, description="overrides per agent id (win over groups)")
 
 
+class SweepSpec(Strict):
+    """Many runs from one file: a grid over key paths, zipped lists, and replicates.
+
+    Replicate r of every cell gets the seed derived from (scenario seed, r), so cells
+    are compared on common random numbers and each cell reruns alone identically.
+    """
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    zip: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    replicates: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 1
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> SweepSpec:
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"zip lists must have the same length (got {sorted(lengths)})")
+        for key in (*self.grid, *self.zip):
+            if key.split(".")[0] in ("sweep", "kind") or key == "seed" or not key.strip("."):
+                raise ValueError(f"{key!r} cannot be swept (seeds come from replicates)")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"{sorted(both)} appear in both grid and zip")
+        return self
+
+
 class CultureScenario(Strict):
     kind: Literal["culture"]
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -178,6 +203,7 @@ class CultureScenario(Strict):
     llm: LLMSpec = Field(default_factory=LLMSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     culture: CultureSpec = Field(default_factory=CultureSpec)
+    sweep: SweepSpec | None = None
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
         """Checks that span blocks; done after validation so each names its own key."""
@@ -254,6 +280,19 @@ def _format_error(err: dict, model: type[BaseModel], where: str, lines: dict[Key
     return f"{place}: {key}{origin}: {msg} (got {shown})"
 
 
+def set_path(data: dict, path: tuple[str, ...], value: Any, what: str) -> None:
+    """Set ``data[a][b][c] = value`` for path (a, b, c), creating mappings on the way."""
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ScenarioError([f"{what}: {part!r} is not a mapping, cannot set a key inside it"])
+        node = child
+    node[path[-1]] = value
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> tuple[dict, set[KeyPath]]:
     """Apply ``key.path=value`` overrides; values are parsed as YAML scalars or lists."""
     data = copy.deepcopy(data)
@@ -267,15 +306,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> tuple[dict, set[KeyPath
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        node = data
-        for part in path[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ScenarioError([f"--set {item!r}: {part!r} is not a mapping, cannot set a key inside it"])
-            node = child
-        node[path[-1]] = value
+        set_path(data, path, value, f"--set {item!r}")
         touched.add(path)
     return data, touched
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from culturesim.llm.cache import ResponseCache
+from culturesim.llm.limits import shared_limit
 from culturesim.llm.types import Reply, Request
 from culturesim.scenario import LLMSpec
 
@@ -47,11 +48,12 @@ def litellm_module():
         os.environ.setdefault("LITELLM_LOG", "ERROR")
         import litellm
 
-        from culturesim.llm.local import PROVIDER, make_handler
+        from culturesim.llm import echo, local
 
         litellm.suppress_debug_info = True
         litellm.telemetry = False
-        _extra_providers.setdefault(PROVIDER, make_handler())
+        _extra_providers.setdefault(local.PROVIDER, local.make_handler())
+        _extra_providers.setdefault("echo", echo.make_handler())
         _litellm = litellm
         _sync_providers()
     return _litellm
@@ -159,10 +161,18 @@ class LLM:
 
     async def _run(self, requests: list[Request], on_reply) -> list[Reply]:
         gate = asyncio.Semaphore(self.concurrency)
+        shared = shared_limit(self.spec.model, self.spec.api_base)
 
         async def one(req: Request) -> Reply:
             async with gate:
-                reply = await self._with_retries(req)
+                if shared is None:
+                    reply = await self._with_retries(req)
+                else:
+                    await asyncio.to_thread(shared.acquire)
+                    try:
+                        reply = await self._with_retries(req)
+                    finally:
+                        await asyncio.to_thread(shared.release)
             if on_reply:
                 on_reply(reply)
             return reply
