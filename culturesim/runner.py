@@ -129,6 +129,12 @@ def start(scenario: CultureScenario, *, out: str | Path | None = None, base_dir:
     try:
         model = make_model(scenario, graph, llm, run.run_id)
         run.path.mkdir(parents=True, exist_ok=True)
+        # the manifest comes last: its presence is what makes the folder a (resumable) run
+        run.write_table("agents", pl.DataFrame(model.agents_table()))
+        run.write_table("edges", pl.DataFrame(
+            [{"source": int(u), "target": int(v)} for u, v in graph.edges()],
+            schema={"source": pl.Int64, "target": pl.Int64},
+        ))
         run.write_manifest({
             "run_id": run.run_id,
             "kind": scenario.kind,
@@ -149,11 +155,6 @@ def start(scenario: CultureScenario, *, out: str | Path | None = None, base_dir:
             "sessions": [{"started_at": now(), "from_step": model.first_step}],
             "error": None,
         })
-        run.write_table("agents", pl.DataFrame(model.agents_table()))
-        run.write_table("edges", pl.DataFrame(
-            [{"source": int(u), "target": int(v)} for u, v in graph.edges()],
-            schema={"source": pl.Int64, "target": pl.Int64},
-        ))
         _execute(run, scenario, model, llm, show_progress)
     finally:
         llm.close()

@@ -163,9 +163,8 @@ def test_sigkill_then_rerun_skips_done_runs_and_resumes_the_rest(tmp_path):
 
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker processes, mid-run
     proc.wait()
-    before = {m.parent.name: (json.loads(m.read_text())["status"], (m.parent / "steps").stat().st_mtime_ns)
-              for m in folder.glob("*/manifest.json")}
-    finished_before = {k for k, (state, _) in before.items() if state == "done"}
+    finished_before = {m.parent.name: (m.parent / "ideas.parquet").stat().st_mtime_ns
+                       for m in folder.glob("*/manifest.json") if json.loads(m.read_text())["status"] == "done"}
     assert 3 <= len(finished_before) < 8
     done = cli("sweep", str(path), "--out", str(folder), "--workers", "2", "-q")
     assert done.returncode == 0, done.stderr
@@ -174,7 +173,7 @@ def test_sigkill_then_rerun_skips_done_runs_and_resumes_the_rest(tmp_path):
     for run_id in finished_before:  # nothing computed twice
         manifest = RunDir(folder / run_id).read_manifest()
         assert len(manifest["sessions"]) == 1
-        assert (folder / run_id / "steps").stat().st_mtime_ns == before[run_id][1]
+        assert (folder / run_id / "ideas.parquet").stat().st_mtime_ns == finished_before[run_id]
     reference = tmp_path / "reference"
     run_sweep(Sweep(sc.load(path), reference), engine="local", workers=2, progress=False)
     for run_id in index["run_id"]:  # nothing lost, nothing different
