@@ -41,8 +41,9 @@ def cmd_validate(args) -> int:
     loaded = sc.load(args.file, args.set)
     with naming(args.file):
         graph, _ = check(loaded, Path(args.file).resolve().parent)
-    print(f"{args.file}: ok ({loaded.kind}, {loaded.population.size} agents, {loaded.steps} steps, "
-          f"{loaded.network.topology} network with {graph.number_of_edges()} edges, model {loaded.llm.model})")
+    network = getattr(getattr(loaded, "network", None), "topology", "chains")
+    print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
+          f"{network} network with {graph.number_of_edges()} edges, model {loaded.llm.model})")
     return 0
 
 

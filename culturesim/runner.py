@@ -24,7 +24,7 @@ from culturesim.llm.client import LLM
 from culturesim.models.culture import CultureModel
 from culturesim.networks import NetworkError, build_network
 from culturesim.progress import StepProgress
-from culturesim.scenario import CultureScenario, ScenarioError, resolved, validate_data
+from culturesim.scenario import CultureScenario, Scenario, ScenarioError, resolved, validate_data
 from culturesim.store import RunDir, RunError
 
 PACKAGES = ("culturesim", "mesa", "networkx", "numpy", "polars", "pydantic", "litellm",
@@ -50,7 +50,18 @@ def new_run_id(name: str) -> str:
     return f"{safe}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def build_graph(scenario: CultureScenario, base_dir: Path | None) -> nx.Graph:
+def model_class(kind: str):
+    """The Mesa model of a scenario kind (imported lazily: one per family)."""
+    if kind == "exposure":
+        from culturesim.models.exposure import ExposureModel
+
+        return ExposureModel
+    return CultureModel
+
+
+def build_graph(scenario: Scenario, base_dir: Path | None) -> nx.Graph:
+    if scenario.kind != "culture":
+        return model_class(scenario.kind).build_graph(scenario, base_dir)
     net = scenario.network
     try:
         return build_network(
@@ -67,31 +78,39 @@ def graph_from_run(run: RunDir, directed: bool) -> nx.Graph:
     edges = pl.read_parquet(run.path / "edges.parquet")
     graph = nx.DiGraph() if directed else nx.Graph()
     for row in agents.iter_rows(named=True):
-        attrs = {"community": row["community"]} if row["community"] is not None else {}
+        attrs = {"community": row["community"]} if row.get("community") is not None else {}
         graph.add_node(row["agent_id"], **attrs)
     graph.add_edges_from(edges.select("source", "target").iter_rows())
     return graph
 
 
-def make_model(scenario: CultureScenario, graph: nx.Graph, llm: LLM, run_id: str,
-               on_reply=None) -> CultureModel:
+def make_model(scenario: Scenario, graph: nx.Graph, generate, run_id: str, *, cache_path: Path | None = None,
+               base_dir: Path | None = None, opened: list | None = None):
+    """The kind's model. Kinds that need more models than the participants' (exposure's
+    AI pool) get a factory that opens them on the same cache; ``opened`` collects them."""
     try:
-        return CultureModel(scenario, graph, lambda reqs: llm.generate(reqs, on_reply), run_id)
+        if scenario.kind == "culture":
+            return CultureModel(scenario, graph, generate, run_id)
+
+        def make_llm(spec):
+            other = LLM(spec, cache_path=cache_path)
+            if opened is not None:
+                opened.append(other)
+            return other
+
+        return model_class(scenario.kind)(scenario, graph, generate, run_id, make_llm=make_llm, base_dir=base_dir)
     except ValueError as exc:
         raise ScenarioError([f"{scenario.name}: {exc}"]) from None
 
 
-def check(scenario: CultureScenario, base_dir: Path | None) -> tuple[nx.Graph, CultureModel]:
+def check(scenario: Scenario, base_dir: Path | None) -> tuple[nx.Graph, object]:
     """Build network and model without any model call: what ``validate`` can promise."""
     graph = build_graph(scenario, base_dir)
 
     def no_calls(requests):
         raise AssertionError("check() must not call the model")
 
-    try:
-        return graph, CultureModel(scenario, graph, no_calls, "check")
-    except ValueError as exc:
-        raise ScenarioError([f"{scenario.name}: {exc}"]) from None
+    return graph, make_model(scenario, graph, no_calls, "check", base_dir=base_dir)
 
 
 @contextmanager
@@ -117,7 +136,7 @@ def stop_after_step():
             signal.signal(signal.SIGINT, previous)
 
 
-def start(scenario: CultureScenario, *, out: str | Path | None = None, base_dir: Path | None = None,
+def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path | None = None,
           show_progress: bool = True) -> RunDir:
     """Create a run folder for the scenario and run it to the end."""
     root = Path(out) if out is not None else Path(scenario.output.dir)
@@ -125,9 +144,12 @@ def start(scenario: CultureScenario, *, out: str | Path | None = None, base_dir:
     if run.exists():
         raise RunError(f"{run.path} already holds a run; resume it with: culturesim run --resume {run.path}")
     graph = build_graph(scenario, base_dir)
-    llm = LLM(scenario.llm, cache_path=root / ".cache" / "llm.sqlite")
+    cache_path = root / ".cache" / "llm.sqlite"
+    llm = LLM(scenario.llm, cache_path=cache_path)
+    opened = [llm]
     try:
-        model = make_model(scenario, graph, llm, run.run_id)
+        model = make_model(scenario, graph, llm.generate, run.run_id, cache_path=cache_path, base_dir=base_dir,
+                           opened=opened)
         run.path.mkdir(parents=True, exist_ok=True)
         # the manifest comes last: its presence is what makes the folder a (resumable) run
         run.write_table("agents", pl.DataFrame(model.agents_table()))
@@ -153,11 +175,13 @@ def start(scenario: CultureScenario, *, out: str | Path | None = None, base_dir:
             "steps_completed": 0,
             "counts": {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0},
             "sessions": [{"started_at": now(), "from_step": model.first_step}],
+            "scenario_dir": str(base_dir) if base_dir else None,
             "error": None,
         })
         _execute(run, scenario, model, llm, show_progress)
     finally:
-        llm.close()
+        for each in opened:
+            each.close()
     return run
 
 
@@ -167,10 +191,17 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
     manifest = run.read_manifest()
     if manifest.get("status") == "done":
         raise RunError(f"{run.path} is already complete ({manifest.get('steps_completed')} steps)")
+    if not manifest.get("scenario"):
+        raise RunError(f"{run.path} was not made by culturesim run (nothing to resume)")
     scenario = validate_data(manifest["scenario"], f"{run.manifest_path} (scenario)")
-    llm = LLM(scenario.llm, cache_path=run.path.parent / ".cache" / "llm.sqlite")
+    cache_path = run.path.parent / ".cache" / "llm.sqlite"
+    llm = LLM(scenario.llm, cache_path=cache_path)
+    opened = [llm]
+    directed = scenario.network.directed if scenario.kind == "culture" else True
+    base_dir = Path(manifest["scenario_dir"]) if manifest.get("scenario_dir") else None
     try:
-        model = make_model(scenario, graph_from_run(run, scenario.network.directed), llm, run.run_id)
+        model = make_model(scenario, graph_from_run(run, directed), llm.generate, run.run_id,
+                           cache_path=cache_path, base_dir=base_dir, opened=opened)
         done = run.completed_steps()
         rows = run.ideas().to_dicts() if done else []
         model.restore(rows)
@@ -178,7 +209,8 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
         run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions)
         _execute(run, scenario, model, llm, show_progress)
     finally:
-        llm.close()
+        for each in opened:
+            each.close()
     return run
 
 
@@ -194,9 +226,10 @@ def _counts(run: RunDir) -> dict:
     }
 
 
-def _execute(run: RunDir, scenario: CultureScenario, model: CultureModel, llm: LLM, show_progress: bool) -> None:
+def _execute(run: RunDir, scenario: Scenario, model, llm: LLM, show_progress: bool) -> None:
     first = model.next_step
     last = scenario.steps
+    extra_tables = getattr(model, "EXTRA_TABLES", {})
     progress = StepProgress(first_step=first, last_step=last, requests=model.planned_requests(first, last),
                             enabled=show_progress, label=run.run_id)
     model.generate = lambda reqs: llm.generate(reqs, progress.reply)
@@ -208,13 +241,14 @@ def _execute(run: RunDir, scenario: CultureScenario, model: CultureModel, llm: L
                 failed = [r for r in ideas if r["error"]]
                 if ideas and len(failed) == len(ideas) and ideas[0]["source"] == "llm":
                     raise RuntimeError(f"every request of step {step} failed; first error: {failed[0]['error']}")
-                run.write_step(step, ideas, prompts)
+                extra = {name: (model.pending_extra[name], schema) for name, schema in extra_tables.items()}
+                run.write_step(step, ideas, prompts, extra)
                 progress.step_done(step, ideas)
                 run.update_manifest(steps_completed=step - model.first_step + 1)
                 if stop["stop"] and step < last:
                     run.update_manifest(status="interrupted", ended_at=now(), counts=_counts(run))
                     raise KeyboardInterrupt
-        run.compact()
+        run.compact(extra_tables)
         run.update_manifest(status="done", ended_at=now(), counts=_counts(run))
     except KeyboardInterrupt:
         if run.read_manifest().get("status") != "interrupted":

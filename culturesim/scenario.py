@@ -226,7 +226,6 @@ class CultureScenario(Strict):
         return problems
 
 
-Scenario = CultureScenario
 KINDS: dict[str, type[BaseModel]] = {"culture": CultureScenario}
 
 
@@ -361,6 +360,12 @@ def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenari
     data, touched = apply_overrides(data, overrides or [])
     scenario = validate_data(data, str(path), lines, touched)
     return scenario
+
+
+from culturesim.exposure_scenario import ExposureScenario  # noqa: E402 - it builds on the blocks above
+
+KINDS["exposure"] = ExposureScenario
+Scenario = CultureScenario | ExposureScenario
 
 
 def resolved(scenario: BaseModel) -> dict:

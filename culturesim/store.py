@@ -125,7 +125,12 @@ class RunDir:
     def step_path(self, step: int) -> Path:
         return self.steps_dir / f"{step:05d}.parquet"
 
-    def write_step(self, step: int, ideas: list[dict], prompts: list[dict]) -> None:
+    def write_step(self, step: int, ideas: list[dict], prompts: list[dict],
+                   extra: dict[str, tuple[list[dict], dict]] | None = None) -> None:
+        """A step's parts; ``extra`` holds a kind's own per-step tables (name: rows, schema).
+        The ideas part goes last: it is the marker that the step is complete."""
+        for name, (rows, schema) in (extra or {}).items():
+            write_parquet(self.path / name / f"{step:05d}.parquet", pl.DataFrame(rows, schema=schema))
         write_parquet(self.prompts_dir / f"{step:05d}.parquet", pl.DataFrame(prompts, schema=PROMPTS_SCHEMA))
         write_parquet(self.step_path(step), pl.DataFrame(ideas, schema=IDEAS_SCHEMA))
 
@@ -156,12 +161,21 @@ class RunDir:
             return pl.read_parquet(compacted)
         return self._parts(self.prompts_dir, PROMPTS_SCHEMA)
 
-    def compact(self) -> None:
+    def table_parts(self, name: str, schema: dict) -> pl.DataFrame:
+        """A kind's own per-step table: compacted if the run finished, else its parts."""
+        compacted = self.path / f"{name}.parquet"
+        if compacted.is_file():
+            return pl.read_parquet(compacted)
+        return self._parts(self.path / name, schema)
+
+    def compact(self, extra: dict[str, dict] | None = None) -> None:
         """Gather the step parts into ideas.parquet and prompts.parquet.
 
         The parts are kept: they are what a resume and a live reader use, and deleting
         them would open a window where a crash leaves neither.
         """
+        for name, schema in (extra or {}).items():
+            write_parquet(self.path / f"{name}.parquet", self._parts(self.path / name, schema))
         write_parquet(self.path / "prompts.parquet", self._parts(self.prompts_dir, PROMPTS_SCHEMA))
         write_parquet(self.path / "ideas.parquet", self._parts(self.steps_dir, IDEAS_SCHEMA))
 

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from culturesim.llm import limits
-from culturesim.scenario import CultureScenario, ScenarioError, resolved, set_path, validate_data
+from culturesim.scenario import Scenario, ScenarioError, resolved, set_path, validate_data
 from culturesim.store import RunDir, write_json, write_parquet
 
 
@@ -42,7 +42,7 @@ def replicate_seed(base_seed: int, replicate: int) -> int:
     return int(np.random.SeedSequence([base_seed, replicate]).generate_state(1)[0])
 
 
-def cells(scenario: CultureScenario) -> list[dict[str, Any]]:
+def cells(scenario: Scenario) -> list[dict[str, Any]]:
     """Parameter values of every cell: the grid's product times the zipped rows."""
     spec = scenario.sweep
     if spec is None:
@@ -61,7 +61,7 @@ def cell_id(index: int, params: dict[str, Any]) -> str:
     return f"c{index:03d}-{digest}"
 
 
-def expand(scenario: CultureScenario, where: str = "sweep", base_dir: Path | None = None) -> list[RunSpec]:
+def expand(scenario: Scenario, where: str = "sweep", base_dir: Path | None = None) -> list[RunSpec]:
     """Every run of the sweep, each validated as a scenario of its own, and each cell's
     network and model built once, so a bad cell is refused before anything runs."""
     from culturesim.runner import check
@@ -163,7 +163,7 @@ def server_limits(runs: list[RunSpec]) -> dict[str, int]:
 class Sweep:
     """The sweep folder and its bookkeeping; engines only execute RunSpecs."""
 
-    def __init__(self, scenario: CultureScenario, folder: str | Path, where: str = "sweep",
+    def __init__(self, scenario: Scenario, folder: str | Path, where: str = "sweep",
                  base_dir: Path | None = None):
         self.scenario = scenario
         self.folder = Path(folder)
