@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ __all__ = [
     "ExposureRun",
     "OCSAI_SYSTEM",
     "REFERENCE",
+    "REPORT_SCHEMA",
     "adoption",
     "condition_diversity",
     "embed_exposure",
@@ -125,7 +127,11 @@ TRIAL_SCHEMA = {"item": pl.String, "condition": pl.String, "trial": pl.Int64, "n
 # ------------------------------------------------------------------------- the judge
 
 
-def ocsai_prompt(item: str, idea: str) -> list[dict]:
+def _ocsai_user(item: str, idea: str) -> str:
+    return f"AUT Prompt: What is a surprising use for a {item.strip().upper()}?\nResponse: {idea}\nScore:"
+
+
+def ocsai_prompt(item: str, idea: str, *, shots: Sequence[tuple[str, str, float | str]] = ()) -> list[dict]:
     """Chat messages asking a judge for the originality of one AUT response.
 
     The user turn follows the Ocsai fine-tuning format ("AUT Prompt: ...\\nResponse:
@@ -133,12 +139,18 @@ def ocsai_prompt(item: str, idea: str) -> list[dict]:
     scores exactly what it was trained on and a general chat model gets the same
     unambiguous slot to fill. The system turn states the 1-5 scale because a general
     model has not learnt it.
+
+    ``shots`` (item, response, score) become earlier user/assistant turns in the same
+    format. Ocsai models need none; a small general model may: SmolLM2-135M copies the
+    prompt back zero-shot but answers with a number after one shot. The scores of the
+    shots anchor the judge, so take them from human ratings, not from thin air.
     """
-    return [
-        {"role": "system", "content": OCSAI_SYSTEM},
-        {"role": "user", "content": f"AUT Prompt: What is a surprising use for a {item.strip().upper()}?\n"
-                                    f"Response: {idea}\nScore:"},
-    ]
+    messages = [{"role": "system", "content": OCSAI_SYSTEM}]
+    for shot_item, shot_idea, shot_score in shots:
+        messages.append({"role": "user", "content": _ocsai_user(shot_item, shot_idea)})
+        messages.append({"role": "assistant", "content": str(shot_score)})
+    messages.append({"role": "user", "content": _ocsai_user(item, idea)})
+    return messages
 
 
 def parse_score(text: str | None) -> float | None:
@@ -163,14 +175,16 @@ def _judge_seed(seed: int, idea_id: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def judge_creativity(ideas: pl.DataFrame, llm: Any, *, seed: int = 0) -> pl.DataFrame:
+def judge_creativity(ideas: pl.DataFrame, llm: Any, *, seed: int = 0,
+                     shots: Sequence[tuple[str, str, float | str]] = ()) -> pl.DataFrame:
     """Originality (1-5) of each idea by an LLM judge prompted in the Ocsai format.
 
     ``ideas`` has columns idea_id, item, text. All requests go out in one
     ``llm.generate`` call so the client can run them concurrently; sampling follows the
     judge's spec (temperature, top_p) with a short completion. A failed request or a
     reply without a usable score gives a null originality and says why in
-    ``judge_error``; ``judge_text`` keeps the raw reply for inspection.
+    ``judge_error``; ``judge_text`` keeps the raw reply for inspection. ``shots``: see
+    :func:`ocsai_prompt`.
     """
     missing = [c for c in ("idea_id", "item", "text") if c not in ideas.columns]
     if missing:
@@ -184,7 +198,7 @@ def judge_creativity(ideas: pl.DataFrame, llm: Any, *, seed: int = 0) -> pl.Data
         if row["text"] is None or not str(row["text"]).strip() or row["item"] is None:
             continue
         requests.append(Request(
-            messages=tuple(ocsai_prompt(row["item"], row["text"])),
+            messages=tuple(ocsai_prompt(row["item"], row["text"], shots=shots)),
             seed=_judge_seed(seed, row["idea_id"]),
             temperature=spec.temperature,
             top_p=spec.top_p,
@@ -312,8 +326,9 @@ def item_condition_diversity(ideas_with_meta: pl.DataFrame, X: np.ndarray, *, m:
         # a group of one idea has no pairs at all; it must not drag every other group to m=1
         sizes = [g.height for _, g in groups if g.height >= 2]
         m = min(sizes) if sizes else 2
-    elif isinstance(m, bool) or not isinstance(m, int) or m < 2:
+    elif isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 2:
         raise ValueError(f"m must be an integer of at least 2 (pairs need two ideas), got {m!r}")
+    m = int(m)
     rows = []
     for (item, condition), group in groups:
         idx = group["_row"].to_numpy()
@@ -422,6 +437,11 @@ def load_exposure(run_dir: str | Path | RunDir) -> ExposureRun:
     ideas = run.ideas()
     agents = _read(run, "agents")
     examples = _read(run, "examples")
+    for name, frame, needed in (("agents", agents, ("agent_id", "item", "condition", "chain", "trial")),
+                                ("examples", examples, ("idea_id", "example_id", "example_source", "rank"))):
+        lacking = [c for c in needed if c not in frame.columns]
+        if lacking:
+            raise ValueError(f"{run.path}: {name}.parquet lacks column(s) {lacking}")
     attempts = ideas.filter(pl.col("agent_id").is_not_null())
     if attempts.is_empty():
         raise ValueError(f"{run.path}: no participant ideas")
@@ -484,8 +504,8 @@ def _slopes(trials: pl.DataFrame) -> tuple[dict[str, dict], str]:
         return {}, "slope: no trial has ideas from 2 or more chains"
     try:
         fitted = stats.mixed_slopes(trials, value="diversity", step="trial", condition="condition", group="item")
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        return {}, f"slope: mixed model not fitted ({exc})"
+    except Exception as exc:  # noqa: BLE001 - a report row says why, rather than the report dying
+        return {}, f"slope: mixed model not fitted ({type(exc).__name__}: {exc})"
     out = {}
     for row in fitted.iter_rows(named=True):
         out[row["condition"]] = {"slope": _finite_or_none(row["slope"]), "slope_se": _finite_or_none(row["se"]),
@@ -534,7 +554,8 @@ def _mean_by_condition(frame: pl.DataFrame, value: str) -> dict[str, float | Non
 
 
 def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm: Any = None, seed: int = 0,
-                 m: int | None = None, r: int = 20, n_boot: int = 2000) -> pl.DataFrame:
+                 m: int | None = None, r: int = 20, n_boot: int = 2000,
+                 judge_shots: Sequence[tuple[str, str, float | str]] = ()) -> pl.DataFrame:
     """One row per condition of an exposure run; also written to ``<run>/report.parquet``.
 
     Columns: n_ideas (participant ideas that exist), n_failed, n_items; diversity_mean /
@@ -546,7 +567,8 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
     adoption_mean (AI-vs-human similarity; null where no AI examples were shown);
     ai_rank_mean (mean creativity rank participants gave AI examples, 1 = most creative,
     3.5 expected by chance with 6 examples); notes (why any value is null).
-    All randomness derives from ``seed``.
+    ``m``, ``r``: resampling subset size and repeats; ``n_boot``: bootstrap resamples;
+    ``judge_shots``: see :func:`ocsai_prompt`. All randomness derives from ``seed``.
     """
     data = load_exposure(run_dir)
     by_id, by_item = embed_exposure(data, embedder)
@@ -591,11 +613,12 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
     ranks = shown.filter(pl.col("example_source") == "ai").join(cond_of, on="idea_id").with_columns(
         pl.col("rank").cast(pl.Float64))
     rank_means = _mean_by_condition(ranks, "rank")
+    shown_ai = set(ranks["condition"].to_list())
 
     judged_means: dict[str, float | None] = {}
     judged_counts: dict[str, int] = {}
     if judge_llm is not None:
-        judged = judge_creativity(parts.select("idea_id", "item", "text"), judge_llm, seed=seed)
+        judged = judge_creativity(parts.select("idea_id", "item", "text"), judge_llm, seed=seed, shots=judge_shots)
         judged = judged.join(cond_of, on="idea_id")
         judged_means = _mean_by_condition(judged, "originality")
         for (condition,), group in judged.group_by("condition"):
@@ -610,10 +633,15 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
         note = notes[condition]
         if d.get("notes"):
             note.append(f"diversity: {d['notes']}")
+        n_ideas = parts.filter(pl.col("condition") == condition).height
+        if n_ideas == 0:
+            note.append("no participant ideas in this condition")
         s = slopes.get(condition)
         if s is None:
             note.append(slope_note or "slope: no trial diversities for this condition")
             s = {}
+        elif s["slope"] is None or s["slope_se"] is None:
+            note.append("slope: the mixed model gave a non-finite slope or se")
         elif not s["converged"]:
             note.append("slope: mixed model did not converge")
         delta = deltas.get(condition, {})
@@ -621,12 +649,14 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
             note.append(delta["note"])
         if adopt_means.get(condition) is None:
             note.append("adoption: no idea saw both AI and human examples")
+        if rank_means.get(condition) is None and condition in shown_ai:
+            note.append("ai rank: no participant's ranking could be parsed")
         n_failed = data.failed.filter(pl.col("condition") == condition).height
         if n_failed:
             note.append(f"{n_failed} participant(s) wrote no idea")
         rows.append({
             "condition": condition,
-            "n_ideas": parts.filter(pl.col("condition") == condition).height,
+            "n_ideas": n_ideas,
             "n_failed": n_failed,
             "n_items": parts.filter(pl.col("condition") == condition)["item"].n_unique(),
             "diversity_mean": d.get("diversity_mean"),
@@ -654,24 +684,40 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
     return table
 
 
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
 def print_report(table: pl.DataFrame, console: Any = None) -> None:
-    """The report as a rich table: numbers to three places, nulls as a dash, notes last."""
+    """The report as a rich table: the numbers people read first, nulls as a dash; the
+    notes (why a value is missing) follow in full, one line per condition, since a
+    table column would cut them."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    out = Table(title="AI exposure report", show_lines=False)
-    columns = [c for c in table.columns if c not in ("notes", "embedder", "judge_model")]
-    for c in columns:
-        out.add_column(c, justify="left" if c == "condition" else "right")
-    out.add_column("notes", overflow="fold")
+    m = table["resample_m"].drop_nulls()
+    out = Table(title="AI exposure report")
+    out.add_column("condition", no_wrap=True)
+    for header in ("n", "failed", "diversity", "median", f"at m={m[0] if m.len() else '?'}", "slope (se)",
+                   "Cliff δ vs control", "diff [95% CI]", "originality", "sem. dist.", "adoption", "AI rank"):
+        out.add_column(header, justify="right")
     for row in table.iter_rows(named=True):
-        cells = []
-        for c in columns:
-            v = row[c]
-            cells.append("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
-        out.add_row(*cells, row.get("notes") or "")
+        slope = "-" if row["slope"] is None else f"{row['slope']:+.3g}"
+        if row["slope"] is not None and row["slope_se"] is not None:
+            slope += f" ({row['slope_se']:.2g})"
+        diff = ("-" if row["diff_vs_control"] is None else
+                f"{row['diff_vs_control']:+.3f} [{_fmt(row['diff_ci_low'])}, {_fmt(row['diff_ci_high'])}]")
+        out.add_row(row["condition"], _fmt(row["n_ideas"]), _fmt(row["n_failed"]), _fmt(row["diversity_mean"]),
+                    _fmt(row["diversity_median"]), _fmt(row["diversity_resampled"]), slope,
+                    _fmt(row["delta_vs_control"], 2), diff, _fmt(row["originality_mean"], 2),
+                    _fmt(row["semantic_distance_mean"]), _fmt(row["adoption_mean"]), _fmt(row["ai_rank_mean"], 2))
     console.print(out)
+    for row in table.iter_rows(named=True):
+        if row["notes"]:
+            console.print(f"[bold]{row['condition']}[/bold]: {row['notes']}", highlight=False, soft_wrap=True)
     if "embedder" in table.columns and table.height:
         judge = table["judge_model"][0] if "judge_model" in table.columns else None
         console.print(f"embedder: {table['embedder'][0]}" + (f"; judge: {judge}" if judge else ""))

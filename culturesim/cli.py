@@ -169,6 +169,38 @@ def _summary_cells(table) -> list[str]:
     return [str(len(n)), fmt(div, 0), fmt(div, -1), fmt(slope, 0), fmt(vendi, -1), str(int(sum(n)))]
 
 
+def cmd_report(args) -> int:
+    """The study table of an exposure run: diversity, its slope, delta vs control, creativity."""
+    try:
+        from analysis.analyze import runs_under
+        from analysis.embeddings import make_embedder
+        from analysis.exposure import print_report, report_table
+    except ImportError as exc:
+        return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    from rich.console import Console
+
+    from culturesim import scenario as sc
+    from culturesim.llm.client import LLM
+
+    runs = [r for r in runs_under(args.path) if r.read_manifest().get("kind") == "exposure"]
+    if not runs:
+        return _fail([f"{args.path}: no exposure run here (culturesim report reads runs of kind exposure)"])
+    embedder = make_embedder(args.embedder)
+    for run in runs:
+        spec = sc.validate_data(run.read_manifest()["scenario"], str(run.manifest_path)).llm
+        judge = None
+        if args.judge != "none":
+            overrides = {"temperature": 0.0, "max_tokens": 8}
+            if args.judge:
+                overrides.update(model=args.judge, api_base=args.judge_api_base)
+            judge = LLM(spec.model_copy(update=overrides), cache_path=run.path.parent / ".cache" / "llm.sqlite")
+        table = report_table(run.path, embedder=embedder, judge_llm=judge, seed=args.seed)
+        console = Console(width=max(160, Console().width))
+        console.print(run.run_id)
+        print_report(table, console=console)
+    return 0
+
+
 def cmd_import(args) -> int:
     from culturesim.importers.llm_culture import FormatError, import_llm_culture
 
@@ -240,6 +272,14 @@ def parser() -> argparse.ArgumentParser:
     analyze.add_argument("--seed", type=int, default=0)
     analyze.add_argument("-q", "--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
+
+    rep = sub.add_parser("report", help="the study table of an exposure run (or every one in a folder)")
+    rep.add_argument("path")
+    rep.add_argument("--embedder", default="minilm")
+    rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")
+    rep.add_argument("--judge-api-base", help="api_base for --judge")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")
     imp.add_argument("format", choices=["llm-culture"], help="llm-culture: LLM-Culture's output JSON files")

@@ -24,7 +24,7 @@ from culturesim.llm.client import LLM
 from culturesim.models.culture import CultureModel
 from culturesim.networks import NetworkError, build_network
 from culturesim.progress import StepProgress
-from culturesim.scenario import CultureScenario, Scenario, ScenarioError, resolved, validate_data
+from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
 from culturesim.store import RunDir, RunError
 
 PACKAGES = ("culturesim", "mesa", "networkx", "numpy", "polars", "pydantic", "litellm",

@@ -192,9 +192,28 @@ class Sweep:
         self.write_index()
 
 
+def share_cores(runs: list[RunSpec], threads: int | None) -> list[RunSpec]:
+    """Embedded models run in every worker; each gets its share of the cores, since
+    llama.cpp's spinning OpenMP threads slow to a crawl when cores are oversubscribed.
+    The thread count is written into the run's scenario, so the manifest records it."""
+    if threads is None:
+        return runs
+    shared = []
+    for spec in runs:
+        llm = spec.scenario["llm"]
+        if llm["model"].startswith("local/") and llm.get("n_threads") is None:
+            scenario = copy.deepcopy(spec.scenario)
+            scenario["llm"]["n_threads"] = threads
+            spec = RunSpec(spec.run_id, spec.cell, spec.replicate, spec.params, scenario)
+        shared.append(spec)
+    return shared
+
+
 def run_local(sweep: Sweep, workers: int, progress) -> dict[str, tuple[str, str | None]]:
     """A process pool (spawned, not forked: llama.cpp and OpenMP do not survive a fork)."""
-    todo = sweep.pending()
+    from culturesim.llm.local import default_threads
+
+    todo = share_cores(sweep.pending(), max(1, default_threads() // workers) if workers > 1 else None)
     outcomes: dict[str, tuple[str, str | None]] = {}
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
@@ -250,7 +269,7 @@ def run_ray(sweep: Sweep, workers: int, address: str | None, progress) -> dict[s
             def release(self):
                 return ray.get(self.actor.release.remote())
 
-        todo = sweep.pending()
+        todo = share_cores(sweep.pending(), 1)  # a Ray task holds one CPU
         shared = {key: LimitHandle(Limit.remote(n)) for key, n in server_limits(todo).items()}
         task = ray.remote(num_cpus=1)(execute)
         refs = {task.remote(spec, str(sweep.folder.resolve()), shared): spec for spec in todo}

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from culturesim import scenario as sc
-from culturesim.runner import build_graph
+from culturesim.runner import build_graph, check
 from culturesim.scenario import ScenarioError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,8 +141,9 @@ def test_scenarios_folder_has_files():
 def test_every_shipped_scenario_loads_and_its_network_builds(path):
     loaded = sc.load(path)
     # what `culturesim validate` checks beyond the schema
-    graph = build_graph(loaded, path.resolve().parent)
-    assert graph.number_of_nodes() == loaded.population.size
+    graph, _ = check(loaded, path.resolve().parent)
+    size = loaded.population.size if loaded.kind == "culture" else loaded.population_size
+    assert graph.number_of_nodes() == size
 
 
 def test_defaults_are_filled_in(tmp_path):

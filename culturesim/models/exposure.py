@@ -119,7 +119,7 @@ class ExposureModel(mesa.Model):
         self.chains = [
             Chain(i, item, name, cond.ai, cond.disclosed)
             for i, (item, (name, cond)) in enumerate(
-                ((item, c) for item in spec.items for c in spec.conditions.items() for _ in range(spec.chains)))
+                (item, c) for item in spec.items for c in spec.conditions.items() for _ in range(spec.chains))
         ]
         self.personalities = registry(scenario.population.personalities)
         n = scenario.population_size
