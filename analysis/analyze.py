@@ -21,9 +21,12 @@ METRICS_SCHEMA = {"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "v
 
 
 def valid_ideas(run: RunDir) -> pl.DataFrame:
-    """Ideas that exist: failed agent-steps carry no text and are not measured."""
+    """The population's ideas that exist: failed agent-steps carry no text, and ideas
+    held by no agent (an exposure run's AI pool and seeds) are material, not population."""
     ideas = run.ideas()
-    return ideas.filter(pl.col("text").is_not_null() & pl.col("error").is_null()).sort("step", "agent_id")
+    return ideas.filter(
+        pl.col("text").is_not_null() & pl.col("error").is_null() & pl.col("agent_id").is_not_null()
+    ).sort("step", "agent_id")
 
 
 def _defined(fn: Callable[[], float]) -> float | None:
@@ -62,6 +65,11 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
     rows: list[dict] = []
     if ideas.height:
         X = embed_texts(ideas["text"].to_list(), embedder, cache_dir=run.path / "embeddings")
+        # a text with no word in a TF-IDF vocabulary has no direction: count it, measure the rest
+        keep = np.linalg.norm(X, axis=1) > 0
+        if not keep.all():
+            rows.append({"step": None, "metric": "unembeddable_ideas", "value": float((~keep).sum())})
+            ideas, X = ideas.filter(pl.Series(keep)), X[keep]
         rng = np.random.default_rng(seed)
         for r in dynamics.per_step(ideas, X).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": r["metric"], "value": float(r["value"])})

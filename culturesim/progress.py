@@ -83,5 +83,6 @@ class StepProgress:
         ideas_s, tokens_s = self.rates()
         self.console.print(
             f"{self.steps_done} step(s), {self.ideas} ideas, {self.failures} failures, "
-            f"{ideas_s:.2f} ideas/s, {tokens_s:.0f} tokens/s -> {path}"
+            f"{ideas_s:.2f} ideas/s, {tokens_s:.0f} tokens/s -> {path}",
+            soft_wrap=True,
         )

@@ -89,3 +89,14 @@ def test_a_second_embedder_adds_rows_and_keeps_the_first(run_folder):
     assert set(metrics["embedder"]) == {"minilm", "tfidf"}
     per = metrics.group_by("embedder").len().sort("embedder")["len"].to_list()
     assert per[0] == per[1]
+
+
+def test_texts_without_a_tfidf_direction_are_counted_not_fatal(tmp_path):
+    data = {"adjacency_matrix": [[0, 1], [1, 0]], "prompt_update": ["Combine."],
+            "stories": [["a fox ran", "a"], ["a fox ran far", "the fox ran"]]}
+    path = tmp_path / "output0.json"
+    path.write_text(json.dumps(data))
+    run = import_llm_culture(path, tmp_path / "runs")
+    table = analyze_run(run, make_embedder("tfidf"))  # "a" is not a TF-IDF token: a zero vector
+    assert table.filter(pl.col("metric") == "unembeddable_ideas")["value"].to_list() == [1.0]
+    assert table["value"].is_finite().all()

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
+from conftest import llama_server
 
 from analysis.embeddings import embed_texts, make_embedder, minilm_path
 
@@ -86,34 +82,12 @@ def test_unknown_embedder_spec_is_a_clear_error(spec):
         make_embedder(spec)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_openai_compatible_embeddings_endpoint(tmp_path):
     """llama-cpp-python's server in embedding mode, reached through litellm."""
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "culturesim.cli", "serve", "llama", "--embedding",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/models", timeout=2).read()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.25)
+    with llama_server(tmp_path / "server.log", "--embedding") as base:
         embedder = make_embedder(f"litellm:openai/smollm2@{base}")
         X = embed_texts(SENTENCES, embedder, cache_dir=tmp_path / "cache")
-        assert X.shape[0] == 4 and X.shape[1] > 100
-        np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
-        np.testing.assert_allclose(X[0], X[3], atol=1e-5)
-        assert not np.allclose(X[0], X[2])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    assert X.shape[0] == 4 and X.shape[1] > 100
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(X[0], X[3], atol=1e-5)
+    assert not np.allclose(X[0], X[2])

@@ -3,14 +3,9 @@ serving SmolLM2, reached through litellm's ``openai/`` provider with ``api_base`
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import polars as pl
 import pytest
+from conftest import free_port, llama_server
 
 from culturesim import runner
 from culturesim import scenario as sc
@@ -19,33 +14,10 @@ from culturesim.llm.types import Request
 from culturesim.scenario import LLMSpec
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    proc = subprocess.Popen(  # a file, not a pipe: llama.cpp logs enough to fill a pipe and block
-        [sys.executable, "-m", "culturesim.cli", "serve", "llama", "--model", "smollm2", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=log.open("w"),
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/models", timeout=2).read()
-            break
-        except OSError:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.25)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+    with llama_server(tmp_path_factory.mktemp("server") / "server.log") as base:
+        yield base
 
 
 def test_generate_through_openai_compatible_server(server):
