@@ -201,6 +201,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _price(argv: list[str]) -> int:
+    try:
+        from analysis.price import main as price_main
+    except ImportError as exc:
+        return _fail([f"price needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    return price_main(argv)
+
+
 def cmd_import(args) -> int:
     from culturesim.importers.llm_culture import FormatError, import_llm_culture
 
@@ -273,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
     analyze.add_argument("-q", "--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
 
+    # listed for --help; its arguments are parsed by analysis.price (see main)
+    sub.add_parser("price", help="exact Price decomposition of your own genealogy (CSV files)", add_help=False)
+
     rep = sub.add_parser("report", help="the study table of an exposure run (or every one in a folder)")
     rep.add_argument("path")
     rep.add_argument("--embedder", default="minilm")
@@ -314,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     from culturesim.scenario import ScenarioError
     from culturesim.store import RunError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["price"]:
+        return _price(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)
