@@ -1,5 +1,7 @@
-"""Measurements of finished or running runs (diversity, dynamics, selection).
+"""Measurements of finished or running runs, as plain functions over numpy and polars.
 
-Reads runs through ``culturesim.store``; see DESIGN.md for the layering. The metrics
-themselves arrive with their own issue.
+embeddings (texts to cached vectors), diversity, dynamics (per-step change, attractors,
+lineage, text traits), stats (effect sizes and tests), price (Price equation), exposure
+(the AI-exposure study's measures) and analyze (the metric set of `culturesim analyze`).
+Runs are read through ``culturesim.store``; nothing here imports the app.
 """
