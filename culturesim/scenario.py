@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import string
 import typing
 from pathlib import Path
@@ -25,8 +26,9 @@ class ScenarioError(ValueError):
     """A scenario that cannot run; ``problems`` are one-line, user-facing messages."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        # one line per problem, whatever odd characters a file's keys or values held
+        self.problems = [p.replace("\r", "\\r").replace("\n", "\\n") for p in problems]
+        super().__init__("\n".join(self.problems))
 
 
 class Strict(BaseModel):
@@ -256,10 +258,14 @@ def _model_at(model: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+_PLAIN_KEY = re.compile(r"^[\w-]+$")
+
+
 def _format_error(err: dict, model: type[BaseModel], where: str, lines: dict[KeyPath, int],
                   overridden: set[KeyPath]) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    key = ".".join(p if isinstance(p, str) and _PLAIN_KEY.match(p) else repr(p) if isinstance(p, str) else str(p)
+                   for p in loc) or "(top level)"
     line = line_of(lines, loc)
     origin = " (from --set)" if any(loc[:i] in overridden for i in range(1, len(loc) + 1)) else ""
     place = f"{where}:{line}" if line and not origin else where
