@@ -18,6 +18,7 @@ Two facts shape this module:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.metadata
 import os
 import threading
@@ -128,6 +129,15 @@ class LocalProvider:
         self.n_ctx = 2048
         self._models: dict[tuple, Any] = {}
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Free models while the interpreter is whole; left to garbage collection at
+        shutdown, llama-cpp-python's finalizers run after its globals are gone and print
+        a traceback."""
+        for llama in self._models.values():
+            llama.close()
+        self._models.clear()
 
     def configure(self, *, n_threads: int | None, n_ctx: int) -> None:
         self.n_threads, self.n_ctx = n_threads, n_ctx
