@@ -170,14 +170,18 @@ def _number(v: Any, where: str, name: str) -> tuple[Any, bool]:
     raise ValueError(f"{where}: {name} must be a real number, got {v!r}")
 
 
-def _check_id(v: Any, where: str) -> Hashable:
-    if v is None:
-        raise ValueError(f"{where}: id is missing")
+def _hashable(v: Any, where: str, what: str) -> Hashable:
     try:
         hash(v)
     except TypeError:
-        raise ValueError(f"{where}: id {v!r} is not hashable") from None
+        raise ValueError(f"{where}: {what} {v!r} is not hashable") from None
     return v
+
+
+def _check_id(v: Any, where: str) -> Hashable:
+    if v is None:
+        raise ValueError(f"{where}: id is missing")
+    return _hashable(v, where, "id")
 
 
 def _prepare(parents: Any, children: Any, attributions: Any) -> _Data:
@@ -197,10 +201,7 @@ def _prepare(parents: Any, children: Any, attributions: Any) -> _Data:
         _check_id(pid, where)
         if pid in pindex:
             raise ValueError(f"{where}: duplicate parent id {pid!r} (first at row {pindex[pid]})")
-        try:
-            hash(group)
-        except TypeError:
-            raise ValueError(f"{where}: group {group!r} is not hashable") from None
+        _hashable(group, where, "group")
         z, ex = _number(trait, where, "trait")
         exact &= ex
         pindex[pid] = r

@@ -17,12 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import networkx as nx
-import numpy as np
 import polars as pl
 
 from culturesim.llm.client import LLM
 from culturesim.models.culture import CultureModel
-from culturesim.networks import NetworkError, build_network
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
 from culturesim.store import RunDir, RunError
@@ -60,16 +58,7 @@ def model_class(kind: str):
 
 
 def build_graph(scenario: Scenario, base_dir: Path | None) -> nx.Graph:
-    if scenario.kind != "culture":
-        return model_class(scenario.kind).build_graph(scenario, base_dir)
-    net = scenario.network
-    try:
-        return build_network(
-            net.topology, scenario.population.size, dict(net.params), directed=net.directed,
-            self_loops=net.self_loops, rng=np.random.default_rng([scenario.seed, 1]), base_dir=base_dir,
-        )
-    except NetworkError as exc:
-        raise ScenarioError([f"network: {exc}"]) from None
+    return model_class(scenario.kind).build_graph(scenario, base_dir)
 
 
 def graph_from_run(run: RunDir, directed: bool) -> nx.Graph:
@@ -88,16 +77,13 @@ def make_model(scenario: Scenario, graph: nx.Graph, generate, run_id: str, *, ca
                base_dir: Path | None = None, opened: list | None = None):
     """The kind's model. Kinds that need more models than the participants' (exposure's
     AI pool) get a factory that opens them on the same cache; ``opened`` collects them."""
+    def make_llm(spec):
+        other = LLM(spec, cache_path=cache_path)
+        if opened is not None:
+            opened.append(other)
+        return other
+
     try:
-        if scenario.kind == "culture":
-            return CultureModel(scenario, graph, generate, run_id)
-
-        def make_llm(spec):
-            other = LLM(spec, cache_path=cache_path)
-            if opened is not None:
-                opened.append(other)
-            return other
-
         return model_class(scenario.kind)(scenario, graph, generate, run_id, make_llm=make_llm, base_dir=base_dir)
     except ValueError as exc:
         raise ScenarioError([f"{scenario.name}: {exc}"]) from None
@@ -176,6 +162,7 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
             "counts": {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0},
             "sessions": [{"started_at": now(), "from_step": model.first_step}],
             "scenario_dir": str(base_dir) if base_dir else None,
+            "network_directed": graph.is_directed(),
             "error": None,
         })
         _execute(run, scenario, model, llm, show_progress)
@@ -197,10 +184,9 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
     cache_path = run.path.parent / ".cache" / "llm.sqlite"
     llm = LLM(scenario.llm, cache_path=cache_path)
     opened = [llm]
-    directed = scenario.network.directed if scenario.kind == "culture" else True
     base_dir = Path(manifest["scenario_dir"]) if manifest.get("scenario_dir") else None
     try:
-        model = make_model(scenario, graph_from_run(run, directed), llm.generate, run.run_id,
+        model = make_model(scenario, graph_from_run(run, manifest["network_directed"]), llm.generate, run.run_id,
                            cache_path=cache_path, base_dir=base_dir, opened=opened)
         done = run.completed_steps()
         rows = run.ideas().to_dicts() if done else []

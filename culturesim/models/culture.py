@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import mesa
 import networkx as nx
@@ -27,8 +28,9 @@ from mesa.discrete_space import FixedAgent, Network
 
 from culturesim import social
 from culturesim.llm.types import Reply, Request
+from culturesim.networks import NetworkError, build_network
 from culturesim.personalities import registry
-from culturesim.scenario import CultureScenario, template_fields
+from culturesim.scenario import CultureScenario, ScenarioError, template_fields
 
 Generate = Callable[[list[Request]], list[Reply]]
 
@@ -147,7 +149,8 @@ class IdeaAgent(FixedAgent):
 
 
 class CultureModel(mesa.Model):
-    def __init__(self, scenario: CultureScenario, graph: nx.Graph, generate: Generate, run_id: str = ""):
+    def __init__(self, scenario: CultureScenario, graph: nx.Graph, generate: Generate, run_id: str = "",
+                 *, make_llm=None, base_dir: Path | None = None):
         super().__init__(rng=scenario.seed)
         self.scenario = scenario
         self.generate = generate
@@ -179,6 +182,18 @@ class CultureModel(mesa.Model):
                     f"{longest + 1} agents; use steps <= {longest + self.first_step}"
                 )
         self.pending_rows: tuple[list[dict], list[dict]] = ([], [])
+
+    @staticmethod
+    def build_graph(scenario: CultureScenario, base_dir: Path | None = None) -> nx.Graph:
+        """The scenario's network, seeded apart from every step's randomness."""
+        net = scenario.network
+        try:
+            return build_network(
+                net.topology, scenario.population.size, dict(net.params), directed=net.directed,
+                self_loops=net.self_loops, rng=np.random.default_rng([scenario.seed, 1]), base_dir=base_dir,
+            )
+        except NetworkError as exc:
+            raise ScenarioError([f"network: {exc}"]) from None
 
     def _depths(self) -> dict[int, int]:
         """Position of each agent along its chain: BFS distance from the component's first node."""
