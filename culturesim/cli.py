@@ -42,8 +42,9 @@ def cmd_validate(args) -> int:
     with naming(args.file):
         graph, _ = check(loaded, Path(args.file).resolve().parent)
     network = getattr(getattr(loaded, "network", None), "topology", "chains")
+    llm = getattr(loaded, "llm", None)
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
-          f"{network} network with {graph.number_of_edges()} edges, model {loaded.llm.model})")
+          f"{network} network with {graph.number_of_edges()} edges, {f'model {llm.model}' if llm else 'no LLM'})")
     return 0
 
 

@@ -17,8 +17,10 @@ from culturesim.llm.types import Reply
 
 
 class StepProgress:
-    def __init__(self, *, first_step: int, last_step: int, requests: int, enabled: bool, label: str):
+    def __init__(self, *, first_step: int, last_step: int, requests: int | None, enabled: bool, label: str):
+        """``requests=None``: a kind without language models, whose bar counts steps."""
         self.enabled = enabled
+        self.by_step = requests is None
         self.console = Console(stderr=True)
         self.live = enabled and self.console.is_terminal
         self.last_step = last_step
@@ -40,7 +42,8 @@ class StepProgress:
             console=self.console,
             disable=not self.live,
         )
-        self._task = self._bar.add_task(f"step {first_step}/{last_step}", total=requests, rates="")
+        total = last_step - first_step + 1 if requests is None else requests
+        self._task = self._bar.add_task(f"step {first_step}/{last_step}", total=total, rates="")
 
     def __enter__(self) -> StepProgress:
         self.started = time.perf_counter()
@@ -55,6 +58,8 @@ class StepProgress:
         return self.ideas / elapsed, self.tokens / elapsed
 
     def _rate_text(self) -> str:
+        if self.by_step:
+            return f"{self.steps_done / max(time.perf_counter() - self.started, 1e-9):.2f} steps/s"
         ideas_s, tokens_s = self.rates()
         failed = f" | {self.failures} failed" if self.failures else ""
         return f"{ideas_s:.2f} ideas/s | {tokens_s:.0f} tok/s{failed}"
@@ -73,12 +78,16 @@ class StepProgress:
     def step_done(self, step: int, rows: list[dict]) -> None:
         self.steps_done += 1
         if self.live:
-            self._bar.update(self._task, description=f"step {min(step + 1, self.last_step)}/{self.last_step}")
+            self._bar.update(self._task, description=f"step {min(step + 1, self.last_step)}/{self.last_step}",
+                             advance=1 if self.by_step else 0, rates=self._rate_text())
         elif self.enabled:
             print(f"[{self.label}] step {step}: {len(rows)} rows, {self._rate_text()}", file=sys.stderr, flush=True)
 
     def summary(self, path: Path) -> None:
         if not self.enabled:
+            return
+        if self.by_step:
+            self.console.print(f"{self.steps_done} step(s), {self._rate_text()} -> {path}", soft_wrap=True)
             return
         ideas_s, tokens_s = self.rates()
         self.console.print(

@@ -8,6 +8,7 @@ therefore only needs the manifest and the step files to continue a killed run.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import importlib.metadata
 import platform
 import secrets
@@ -20,7 +21,6 @@ import networkx as nx
 import polars as pl
 
 from culturesim.llm.client import LLM
-from culturesim.models.culture import CultureModel
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
 from culturesim.store import RunDir, RunError
@@ -48,13 +48,28 @@ def new_run_id(name: str) -> str:
     return f"{safe}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def model_class(kind: str):
-    """The Mesa model of a scenario kind (imported lazily: one per family)."""
-    if kind == "exposure":
-        from culturesim.models.exposure import ExposureModel
+# The Mesa model of each scenario kind, imported when a run of that kind starts: a kind's
+# dependencies (TextWorld, torch, ...) cost nothing to the others.
+KIND_MODELS: dict[str, tuple[str, str]] = {
+    "culture": ("culturesim.models.culture", "CultureModel"),
+    "exposure": ("culturesim.models.exposure", "ExposureModel"),
+    "matechoice": ("culturesim.models.matechoice", "MateChoiceModel"),
+    "autotelic": ("culturesim.models.autotelic", "AutotelicModel"),
+}
 
-        return ExposureModel
-    return CultureModel
+
+def model_class(kind: str):
+    module, name = KIND_MODELS[kind]
+    return getattr(importlib.import_module(module), name)
+
+
+def uses_llm(scenario: Scenario) -> bool:
+    """Kinds without language models (GP, GARD) open no LLM and have no ``llm`` block."""
+    return getattr(model_class(scenario.kind), "USES_LLM", True)
+
+
+def open_llm(scenario: Scenario, cache_path: Path) -> LLM | None:
+    return LLM(scenario.llm, cache_path=cache_path) if uses_llm(scenario) else None
 
 
 def build_graph(scenario: Scenario, base_dir: Path | None) -> nx.Graph:
@@ -96,7 +111,7 @@ def check(scenario: Scenario, base_dir: Path | None) -> tuple[nx.Graph, object]:
     def no_calls(requests):
         raise AssertionError("check() must not call the model")
 
-    return graph, make_model(scenario, graph, no_calls, "check", base_dir=base_dir)
+    return graph, make_model(scenario, graph, no_calls if uses_llm(scenario) else None, "check", base_dir=base_dir)
 
 
 @contextmanager
@@ -131,11 +146,11 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
         raise RunError(f"{run.path} already holds a run; resume it with: culturesim run --resume {run.path}")
     graph = build_graph(scenario, base_dir)
     cache_path = root / ".cache" / "llm.sqlite"
-    llm = LLM(scenario.llm, cache_path=cache_path)
-    opened = [llm]
+    llm = open_llm(scenario, cache_path)
+    opened = [llm] if llm else []
     try:
-        model = make_model(scenario, graph, llm.generate, run.run_id, cache_path=cache_path, base_dir=base_dir,
-                           opened=opened)
+        model = make_model(scenario, graph, llm.generate if llm else None, run.run_id, cache_path=cache_path,
+                           base_dir=base_dir, opened=opened)
         run.path.mkdir(parents=True, exist_ok=True)
         # the manifest comes last: its presence is what makes the folder a (resumable) run
         run.write_table("agents", pl.DataFrame(model.agents_table()))
@@ -151,7 +166,7 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
             "scenario": resolved(scenario),
             "seeds": {"run": scenario.seed, "network": [scenario.seed, 1],
                       "request": "SeedSequence([run, step, agent_id]) -> uint32"},
-            "llm": {k: v for k, v in resolved(scenario)["llm"].items() if k != "api_key_env"},
+            "llm": {k: v for k, v in resolved(scenario).get("llm", {}).items() if k != "api_key_env"} or None,
             "versions": versions(),
             "host": platform.node(),
             "started_at": now(),
@@ -182,15 +197,17 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
         raise RunError(f"{run.path} was not made by culturesim run (nothing to resume)")
     scenario = validate_data(manifest["scenario"], f"{run.manifest_path} (scenario)")
     cache_path = run.path.parent / ".cache" / "llm.sqlite"
-    llm = LLM(scenario.llm, cache_path=cache_path)
-    opened = [llm]
+    llm = open_llm(scenario, cache_path)
+    opened = [llm] if llm else []
     base_dir = Path(manifest["scenario_dir"]) if manifest.get("scenario_dir") else None
     try:
-        model = make_model(scenario, graph_from_run(run, manifest["network_directed"]), llm.generate, run.run_id,
-                           cache_path=cache_path, base_dir=base_dir, opened=opened)
+        model = make_model(scenario, graph_from_run(run, manifest["network_directed"]), llm.generate if llm else None,
+                           run.run_id, cache_path=cache_path, base_dir=base_dir, opened=opened)
         done = run.completed_steps()
-        rows = run.ideas().to_dicts() if done else []
-        model.restore(rows)
+        if hasattr(model, "replay"):  # deterministic kinds: simulate the done steps again, silently
+            model.replay(len(done))
+        else:
+            model.restore(run.ideas().to_dicts() if done else [])
         sessions = manifest.get("sessions", []) + [{"started_at": now(), "from_step": model.next_step}]
         run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions)
         _execute(run, scenario, model, llm, show_progress)
@@ -212,13 +229,15 @@ def _counts(run: RunDir) -> dict:
     }
 
 
-def _execute(run: RunDir, scenario: Scenario, model, llm: LLM, show_progress: bool) -> None:
+def _execute(run: RunDir, scenario: Scenario, model, llm: LLM | None, show_progress: bool) -> None:
     first = model.next_step
     last = scenario.steps
     extra_tables = getattr(model, "EXTRA_TABLES", {})
-    progress = StepProgress(first_step=first, last_step=last, requests=model.planned_requests(first, last),
+    progress = StepProgress(first_step=first, last_step=last,
+                            requests=model.planned_requests(first, last) if llm is not None else None,
                             enabled=show_progress, label=run.run_id)
-    model.generate = lambda reqs: llm.generate(reqs, progress.reply)
+    if llm is not None:
+        model.generate = lambda reqs: llm.generate(reqs, progress.reply)
     try:
         with stop_after_step() as stop, progress:
             for step in range(first, last + 1):

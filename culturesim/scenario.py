@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib
 import re
 import string
 import typing
@@ -368,10 +369,18 @@ def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenari
     return scenario
 
 
-from culturesim.exposure_scenario import ExposureScenario  # noqa: E402 - it builds on the blocks above
+# Each kind's schema lives in its own module, built on the blocks above; one line here
+# makes it loadable. Imported eagerly: a schema module is cheap and its errors should
+# show at once, not on the first file of that kind.
+KIND_SCHEMAS: dict[str, tuple[str, str]] = {
+    "exposure": ("culturesim.exposure_scenario", "ExposureScenario"),
+    "matechoice": ("culturesim.matechoice_scenario", "MateChoiceScenario"),
+    "autotelic": ("culturesim.autotelic_scenario", "AutotelicScenario"),
+}
+for _kind, (_module, _name) in KIND_SCHEMAS.items():
+    KINDS[_kind] = getattr(importlib.import_module(_module), _name)
 
-KINDS["exposure"] = ExposureScenario
-Scenario = CultureScenario | ExposureScenario
+Scenario = BaseModel  # any of KINDS' schemas
 
 
 def resolved(scenario: BaseModel) -> dict:

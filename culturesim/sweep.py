@@ -153,7 +153,9 @@ def server_limits(runs: list[RunSpec]) -> dict[str, int]:
     """The tightest concurrency asked of each server the sweep's runs will call."""
     found: dict[str, int] = {}
     for r in runs:
-        llm = r.scenario["llm"]
+        llm = r.scenario.get("llm")
+        if llm is None:  # a kind without language models
+            continue
         key = limits.server_key(llm["model"], llm.get("api_base"))
         if key:
             found[key] = min(found.get(key, llm["concurrency"]), llm["concurrency"])
@@ -200,8 +202,8 @@ def share_cores(runs: list[RunSpec], threads: int | None) -> list[RunSpec]:
         return runs
     shared = []
     for spec in runs:
-        llm = spec.scenario["llm"]
-        if llm["model"].startswith("local/") and llm.get("n_threads") is None:
+        llm = spec.scenario.get("llm")
+        if llm and llm["model"].startswith("local/") and llm.get("n_threads") is None:
             scenario = copy.deepcopy(spec.scenario)
             scenario["llm"]["n_threads"] = threads
             spec = RunSpec(spec.run_id, spec.cell, spec.replicate, spec.params, scenario)
