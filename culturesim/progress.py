@@ -81,7 +81,8 @@ class StepProgress:
             self._bar.update(self._task, description=f"step {min(step + 1, self.last_step)}/{self.last_step}",
                              advance=1 if self.by_step else 0, rates=self._rate_text())
         elif self.enabled:
-            print(f"[{self.label}] step {step}: {len(rows)} rows, {self._rate_text()}", file=sys.stderr, flush=True)
+            rows_text = "" if self.by_step else f"{len(rows)} rows, "
+            print(f"[{self.label}] step {step}: {rows_text}{self._rate_text()}", file=sys.stderr, flush=True)
 
     def summary(self, path: Path) -> None:
         if not self.enabled:

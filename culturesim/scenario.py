@@ -370,15 +370,32 @@ def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenari
 
 
 # Each kind's schema lives in its own module, built on the blocks above; one line here
-# makes it loadable. Imported eagerly: a schema module is cheap and its errors should
-# show at once, not on the first file of that kind.
+# makes it loadable. Looked up on first use, so a kind's module can import this one
+# whichever of the two is imported first.
 KIND_SCHEMAS: dict[str, tuple[str, str]] = {
     "exposure": ("culturesim.exposure_scenario", "ExposureScenario"),
     "matechoice": ("culturesim.matechoice_scenario", "MateChoiceScenario"),
     "autotelic": ("culturesim.autotelic_scenario", "AutotelicScenario"),
+    "gard": ("culturesim.gard_scenario", "GardScenario"),
 }
-for _kind, (_module, _name) in KIND_SCHEMAS.items():
-    KINDS[_kind] = getattr(importlib.import_module(_module), _name)
+
+
+class _Kinds(dict):
+    """kind -> schema class; the schemas of KIND_SCHEMAS are imported when first asked for."""
+
+    def __missing__(self, kind: str) -> type[BaseModel]:
+        module, name = KIND_SCHEMAS[kind]
+        schema = self[kind] = getattr(importlib.import_module(module), name)
+        return schema
+
+    def __contains__(self, kind: object) -> bool:
+        return dict.__contains__(self, kind) or kind in KIND_SCHEMAS
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*dict.keys(self), *KIND_SCHEMAS]))
+
+
+KINDS = _Kinds(KINDS)
 
 Scenario = BaseModel  # any of KINDS' schemas
 
