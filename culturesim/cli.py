@@ -170,10 +170,41 @@ def _summary_cells(table) -> list[str]:
     return [str(len(n)), fmt(div, 0), fmt(div, -1), fmt(slope, 0), fmt(vendi, -1), str(int(sum(n)))]
 
 
+REPORTED_KINDS = ("exposure", "matechoice")
+
+
 def cmd_report(args) -> int:
-    """The study table of an exposure run: diversity, its slope, delta vs control, creativity."""
+    """A kind's study table: exposure (diversity, slope, delta vs control, creativity) or
+    matechoice (success and final diversities per mating mode, with tests)."""
     try:
         from analysis.analyze import runs_under
+    except ImportError as exc:
+        return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    path = Path(args.path)
+    if not path.exists():
+        return _fail([f"{path}: no such run or folder"])
+    kinds = {r.read_manifest().get("kind") for r in runs_under(path)}
+    if "matechoice" in kinds:
+        from rich.console import Console
+
+        from analysis.matechoice import print_report as print_matechoice
+        from analysis.matechoice import report_table as matechoice_table
+
+        try:
+            table = matechoice_table(path)
+        except ValueError as exc:
+            return _fail([str(exc)])
+        print_matechoice(table, console=Console(width=max(160, Console().width)))
+        if "exposure" not in kinds:
+            return 0
+    if "exposure" not in kinds:
+        return _fail([f"{path}: no run of a reported kind here (culturesim report reads runs of kind "
+                      f"{' or '.join(REPORTED_KINDS)})"])
+    return _exposure_report(args, [r for r in runs_under(path) if r.read_manifest().get("kind") == "exposure"])
+
+
+def _exposure_report(args, runs) -> int:
+    try:
         from analysis.embeddings import make_embedder
         from analysis.exposure import print_report, report_table
     except ImportError as exc:
@@ -183,9 +214,6 @@ def cmd_report(args) -> int:
     from culturesim import scenario as sc
     from culturesim.llm.client import LLM
 
-    runs = [r for r in runs_under(args.path) if r.read_manifest().get("kind") == "exposure"]
-    if not runs:
-        return _fail([f"{args.path}: no exposure run here (culturesim report reads runs of kind exposure)"])
     embedder = make_embedder(args.embedder)
     for run in runs:
         spec = sc.validate_data(run.read_manifest()["scenario"], str(run.manifest_path)).llm
@@ -237,6 +265,19 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_app(args) -> int:
+    """Serve the Dash app over a results folder (dash imported only here)."""
+    try:
+        from app import create_app
+    except ImportError as exc:
+        return _fail([f"the app needs dash ({exc.name}): pip install 'culturesim[app]'"])
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        return _fail([f"{folder}: no such results folder"])
+    create_app(folder).run(host=args.host, port=args.port, debug=False)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="culturesim", description="Simulate cultural evolution in LLM populations.")
     p.add_argument("--version", action="version", version=f"culturesim {_version()}")
@@ -282,10 +323,16 @@ def parser() -> argparse.ArgumentParser:
     analyze.add_argument("-q", "--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
 
+    app = sub.add_parser("app", help="explore runs and sweeps in the browser (Dash app)")
+    app.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
+    app.add_argument("--port", type=int, default=8050)
+    app.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    app.set_defaults(func=cmd_app)
+
     # listed for --help; its arguments are parsed by analysis.price (see main)
     sub.add_parser("price", help="exact Price decomposition of your own genealogy (CSV files)", add_help=False)
 
-    rep = sub.add_parser("report", help="the study table of an exposure run (or every one in a folder)")
+    rep = sub.add_parser("report", help="the study table of exposure or matechoice runs (a run, folder or sweep)")
     rep.add_argument("path")
     rep.add_argument("--embedder", default="minilm")
     rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")

@@ -1,0 +1,81 @@
+"""Per-kind extension points, keyed by the manifest's ``kind``.
+
+Scenario kinds (culture, exposure, matechoice, gard, autotelic, ...) keep the same run
+folder shape but their own tables. The app's generic pages handle what every kind has
+(manifest, agents, edges, and ideas where there are ideas); what only one kind has plugs
+in here, with no change to the pages:
+
+- **Sections of the Run page** — ``register_sections(kind, Section(...), ...)``: a title and
+  ``render(results, run_id) -> Dash component``. Read the kind's tables with
+  ``results.table(run_id, "assemblies")`` (compacted file, or per-step parts while the run
+  is going), which keeps the results-folder containment and caching. A section that raises
+  shows its error in place; the rest of the page still renders.
+- **Selection (Price) sources** — ``register_price(kind, PriceSource(...))``: the traits it
+  offers and ``compute(results, run_id, trait, grouping) -> frame`` with one row per step and
+  the columns of :data:`PRICE_COLUMNS`. The Selection page draws whatever a source returns.
+- **Whole pages** — drop a module into ``app/pages/`` that calls ``dash.register_page`` and
+  defines ``register(app)`` for its callbacks; ``create_app`` finds it.
+
+Modules that register a kind are listed in :data:`KIND_MODULES` (kind -> module), one line
+each, and imported when the app starts, so a broken module fails loudly at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+PRICE_COLUMNS = ("step", "delta", "between", "within", "transmission", "innovation")
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    render: Callable[[Any, str], Any]  # (Results, run id) -> Dash component
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    """How to decompose one kind's change in a trait over steps."""
+
+    traits: dict[str, str]  # value -> label shown on the Selection page
+    compute: Callable[[Any, str, str, str], pl.DataFrame]  # (Results, run id, trait, grouping) -> frame
+    groupings: dict[str, str] = field(default_factory=lambda: {"none": "one group"})
+    note: str = ""
+
+
+SECTIONS: dict[str, list[Section]] = {}
+PRICE_SOURCES: dict[str, PriceSource] = {}
+
+# kind -> module that calls register_sections / register_price for it (imported at app start)
+KIND_MODULES: dict[str, str] = {
+    "culture": "app.kind_ideas",
+    "exposure": "app.kind_ideas",
+}
+
+
+def register_sections(kind: str, *sections: Section) -> None:
+    SECTIONS.setdefault(kind, [])
+    known = {s.title for s in SECTIONS[kind]}
+    SECTIONS[kind].extend(s for s in sections if s.title not in known)  # importing twice adds nothing
+
+
+def register_price(kind: str, source: PriceSource) -> None:
+    PRICE_SOURCES[kind] = source
+
+
+def load_kind_modules() -> None:
+    for module in dict.fromkeys(KIND_MODULES.values()):
+        importlib.import_module(module)
+
+
+def sections_for(kind: str) -> list[Section]:
+    return SECTIONS.get(kind, [])
+
+
+def price_source(kind: str) -> PriceSource | None:
+    return PRICE_SOURCES.get(kind)

@@ -1,0 +1,89 @@
+"""Selection: why did a trait's mean change from one step to the next?
+
+The exact Price decomposition (analysis.price) splits each step's change into selection
+between groups, selection within groups, transmission and innovation; the parts add up
+to the observed change (the residual is in the CSV). What to decompose comes from the
+run's kind (app.kinds.PRICE_SOURCES): a kind without a source says so.
+"""
+
+from __future__ import annotations
+
+import dash
+import plotly.graph_objects as go
+import polars as pl
+from dash import Input, Output, dcc, html
+
+from app.kinds import price_source
+from app.ui import Notice, default_run, picker, plot_card, register_plot, results, run_options
+
+TERMS = {"between": "#1f77b4", "within": "#9467bd", "transmission": "#ff7f0e", "innovation": "#2ca02c"}
+
+
+def _source(rel: str | None):
+    if not rel:
+        raise Notice("Choose a run.")
+    kind = str(results().manifest(rel).get("kind"))
+    source = price_source(kind)
+    if source is None:
+        raise Notice(f"No Price decomposition for runs of kind {kind!r} yet.")
+    return source
+
+
+def data(rel, trait, grouping) -> pl.DataFrame:
+    source = _source(rel)
+    trait = trait if trait in source.traits else next(iter(source.traits))
+    grouping = grouping if grouping in source.groupings else next(iter(source.groupings))
+    frame = source.compute(results(), rel, trait, grouping)
+    if frame.filter(pl.col("delta").is_not_null()).is_empty():
+        reasons = frame["skipped"].drop_nulls().unique().to_list() if "skipped" in frame.columns else []
+        raise Notice("Nothing to decompose: needs ideas at two steps linked by parent_ids."
+                     + (f" ({reasons[0]})" if reasons else ""))
+    return frame
+
+
+def figure(frame: pl.DataFrame, rel, trait, grouping) -> go.Figure:
+    done = frame.filter(pl.col("delta").is_not_null())
+    x = done["step"].to_list()
+    fig = go.Figure()
+    for term, color in TERMS.items():
+        fig.add_trace(go.Bar(x=x, y=done[term].to_list(), name=term, marker_color=color))
+    fig.add_trace(go.Scatter(x=x, y=done["delta"].to_list(), name="observed change", mode="lines+markers",
+                             line={"color": "black", "width": 2}))
+    fig.update_layout(barmode="relative", template="plotly_white", uirevision=f"{rel}",
+                      title=f"change in mean {trait} from the step before, by cause",
+                      xaxis={"title": "step", "dtick": 1 if len(x) <= 30 else None}, yaxis={"title": "Δ mean trait"},
+                      margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def layout(run: str | None = None, **_):
+    options = run_options(results())
+    rel = default_run(options, run)
+    return html.Div([
+        html.H2("Selection (Price equation)"),
+        html.Div(className="cs-controls", children=[
+            picker("sel-run", options, rel),
+            dcc.Dropdown(id="sel-trait", clearable=False, className="cs-picker-small"),
+            dcc.Dropdown(id="sel-group", clearable=False, className="cs-picker-small"),
+        ]),
+        html.Div(id="sel-note", className="cs-hint"),
+        plot_card("sel", "Price decomposition over steps", height=520),
+    ])
+
+
+def register(app) -> None:
+    dash.register_page(__name__, path="/selection", name="Selection", order=5, layout=layout)
+
+    @app.callback(Output("sel-trait", "options"), Output("sel-trait", "value"), Output("sel-group", "options"),
+                  Output("sel-group", "value"), Output("sel-note", "children"), Input("sel-run", "value"))
+    def _choices(rel):
+        try:
+            source = _source(rel)
+        except Exception:  # noqa: BLE001 - the plot card says why
+            return [], None, [], None, None
+        traits = [{"label": v, "value": k} for k, v in source.traits.items()]
+        groups = [{"label": v, "value": k} for k, v in source.groupings.items()]
+        return traits, traits[0]["value"], groups, groups[0]["value"], source.note or None
+
+    register_plot(app, "sel", [Input("sel-run", "value"), Input("sel-trait", "value"), Input("sel-group", "value")],
+                  data, figure)
