@@ -33,6 +33,7 @@ assembly, and a child of another type than its catalyst parent is imperfect tran
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,52 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _step_genealogy(genealogy: pl.DataFrame, step: int) -> dict[str, np.ndarray]:
+    """One step's molecules and who descends from whom, as arrays (one entry per molecule or link).
+
+    Parents are the molecules of step ``step - 1`` in (slot, type) order, ``k`` numbering the
+    molecules of one class; children those of step ``step`` in (slot, type, root) order. The
+    ``j``-th inherited child rooted in class (ancestor, root) descends from that class's molecule
+    ``j mod held``: the classes' children are dealt out to its molecules in turn.
+    """
+    before = genealogy.filter(pl.col("step") == step - 1).group_by("slot", "type").agg(pl.col("count").sum())
+    after = genealogy.filter(pl.col("step") == step).sort("slot", "type", "root")
+    if before.is_empty() or after.is_empty():
+        raise ValueError(f"genealogy: no molecules recorded at step {step - 1} or {step}")
+    before = before.sort("slot", "type")
+    b_slot, b_type, held = (before[c].to_numpy().astype(np.int64) for c in ("slot", "type", "count"))
+    a_slot, a_anc, a_type, a_root, a_count = (after[c].to_numpy().astype(np.int64)
+                                              for c in ("slot", "ancestor", "type", "root", "count"))
+
+    def expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (class, k) of every molecule
+        cls = np.repeat(np.arange(len(counts)), counts)
+        return cls, np.arange(len(cls)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+    p_cls, p_k = expand(held)
+    c_cls, c_k = expand(a_count)
+    # the parent class each child class is rooted in: (ancestor, root) among the sorted (slot, type)
+    width = int(max(b_type.max(), a_type.max(), a_root.max())) + 1
+    keys = b_slot * width + b_type  # increasing, because before is sorted by (slot, type)
+    wanted = a_anc * width + np.maximum(a_root, 0)
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    missing = (a_root >= 0) & (a_count > 0) & ((keys[pos] != wanted) | (held[pos] == 0))
+    if missing.any():
+        r = int(np.argmax(missing))
+        raise ValueError(f"genealogy step {step}: slot {a_slot[r]} has molecules rooted in type {a_root[r]} of slot "
+                         f"{a_anc[r]}, which held none at step {step - 1}")
+    inherited = a_root[c_cls] >= 0
+    child = np.flatnonzero(inherited)
+    root_cls = pos[c_cls[child]]  # parent class of each inherited child, in child order
+    order = np.argsort(root_cls, kind="stable")
+    first = np.searchsorted(root_cls[order], root_cls[order], side="left")
+    turn = np.empty(len(child), dtype=np.int64)
+    turn[order] = np.arange(len(child)) - first  # how many earlier children share the class
+    parent = (np.cumsum(held) - held)[root_cls] + turn % held[root_cls]
+    return {"p_slot": b_slot[p_cls], "p_type": b_type[p_cls], "p_k": p_k,
+            "c_slot": a_slot[c_cls], "c_type": a_type[c_cls], "c_root": a_root[c_cls], "c_k": c_k,
+            "link_child": child, "link_parent": parent}
+
+
 def price_inputs(genealogy: pl.DataFrame, step: int, trait: np.ndarray) -> tuple[list, list, list]:
     """Parents, children and attributions (rows for :func:`analysis.price.price`) of one step.
 
@@ -198,30 +245,23 @@ def price_inputs(genealogy: pl.DataFrame, step: int, trait: np.ndarray) -> tuple
     molecules' trait (ints or Fractions give an exact decomposition). Ids: parents
     ``(slot, type, k)``, children ``("c", slot, type, root, k)``.
     """
-    before = genealogy.filter(pl.col("step") == step - 1).group_by("slot", "type").agg(pl.col("count").sum())
-    after = genealogy.filter(pl.col("step") == step).sort("slot", "type", "root")
-    if before.is_empty() or after.is_empty():
-        raise ValueError(f"genealogy: no molecules recorded at step {step - 1} or {step}")
-    parents, held = [], {}
-    for slot, typ, count in before.sort("slot", "type").iter_rows():
-        held[(slot, typ)] = count
-        z = _scalar(trait[typ])
-        parents.extend(((slot, typ, k), slot, z) for k in range(count))
-    children, attributions, turn = [], [], {}
-    for slot, ancestor, typ, root, count in after.select("slot", "ancestor", "type", "root", "count").iter_rows():
-        z = _scalar(trait[typ])
-        for k in range(count):
-            cid = ("c", slot, typ, root, k)
-            children.append((cid, z))
-            if root < 0:
-                continue  # joined uncatalysed: an innovation
-            key = (ancestor, root)
-            if key not in held:
-                raise ValueError(f"genealogy step {step}: slot {slot} has molecules rooted in type {root} of slot "
-                                 f"{ancestor}, which held none at step {step - 1}")
-            nth = turn.get(key, 0)
-            turn[key] = nth + 1
-            attributions.append((cid, (ancestor, root, nth % held[key]), 1))
+    s = {k: v.tolist() for k, v in _step_genealogy(genealogy, step).items()}
+    ztype = {t: _scalar(trait[t]) for t in set(s["p_type"]) | set(s["c_type"])}
+    pids = list(zip(s["p_slot"], s["p_type"], s["p_k"], strict=True))
+    parents = list(zip(pids, s["p_slot"], map(ztype.__getitem__, s["p_type"]), strict=True))
+    cids = list(zip(itertools.repeat("c"), s["c_slot"], s["c_type"], s["c_root"], s["c_k"]))
+    children = list(zip(cids, map(ztype.__getitem__, s["c_type"]), strict=True))
+    attributions = [(cids[c], pids[p], 1) for c, p in zip(s["link_child"], s["link_parent"], strict=True)]
+    return parents, children, attributions
+
+
+def _price_frames(s: dict[str, np.ndarray], z: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The same genealogy as :func:`price_inputs`, with row numbers for ids: price() indexes those in numpy."""
+    n_p, n_c = len(s["p_type"]), len(s["c_type"])
+    parents = pl.DataFrame({"id": np.arange(n_p), "group": s["p_slot"], "trait": z[s["p_type"]]})
+    children = pl.DataFrame({"id": np.arange(n_c), "trait": z[s["c_type"]]})
+    attributions = pl.DataFrame({"child": s["link_child"], "parent": s["link_parent"],
+                                 "weight": np.ones(len(s["link_child"]), dtype=np.int64)})
     return parents, children, attributions
 
 
@@ -229,7 +269,7 @@ def price_step(run: str | Path | RunDir, step: int, trait: str = "others_vs_self
     """The multilevel Price terms of one step for one molecule trait (see the module docstring)."""
     z = _trait_values(run, trait)
     genealogy = _table(_run(run), "genealogy").filter(pl.col("step").is_in([step - 1, step]))
-    return price(*price_inputs(genealogy, step, z))
+    return price(*_price_frames(_step_genealogy(genealogy, step), z))
 
 
 def _trait_values(run: str | Path | RunDir, trait: str) -> np.ndarray:
@@ -261,9 +301,10 @@ def selection_over_steps(run: str | Path | RunDir, traits: tuple[str, ...] | lis
     rng = np.random.default_rng(seed)
     rows = []
     for step in steps:
-        window = genealogy.filter(pl.col("step").is_in([step - 1, step]))
+        # who descends from whom is the same for every trait: only the trait column changes
+        structure = _step_genealogy(genealogy.filter(pl.col("step").is_in([step - 1, step])), step)
         for trait, z in values.items():
-            inputs = price_inputs(window, step, z)
+            inputs = _price_frames(structure, np.asarray(z, dtype=float))
             terms = price(*inputs)
             row = {"step": step, "trait": trait, **{k: float(getattr(terms, k)) for k in _TERMS},
                    "residual": float(terms.check()), "n_parents": terms.n_parents, "n_children": terms.n_children,

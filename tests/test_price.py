@@ -11,7 +11,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.price import PriceTerms, load_tables, main, permutation_null, price, price_from_run
+from analysis.price import (
+    PriceTerms,
+    _arrays,
+    _prepare,
+    _prepare_float,
+    _terms_float,
+    load_tables,
+    main,
+    permutation_null,
+    price,
+    price_from_run,
+)
 
 TERMS = ("delta", "selection", "between", "within", "transmission", "innovation", "mean_fitness")
 
@@ -517,3 +528,279 @@ def test_culturesim_price_command_by_hand_example(tmp_path):
     exact = json.loads(out.read_text())["exact_terms"]
     assert (exact["delta"], exact["between"], exact["within"], exact["transmission"], exact["innovation"]) == \
         ("-1/6", "1/12", "0/1", "0/1", "-1/4")
+
+
+# --------------------------------------------------------------------------- the vectorised float path
+
+
+def floats(parents, children, attributions):
+    return ([(i, g, float(z)) for i, g, z in parents], [(c, float(z)) for c, z in children],
+            [(c, p, float(a)) for c, p, a in attributions])
+
+
+def frames(parents, children, attributions, ids=None):
+    """Float DataFrames; ``ids`` renames every id (e.g. to integers), as a caller with its own keys would."""
+    ids = ids or {}
+    return (pl.DataFrame({"id": [ids.get(i, i) for i, _, _ in parents], "group": [g for _, g, _ in parents],
+                          "trait": [float(z) for _, _, z in parents]}),
+            pl.DataFrame({"id": [ids.get(c, c) for c, _ in children], "trait": [float(z) for _, z in children]}),
+            pl.DataFrame({"child": [ids.get(c, c) for c, _, _ in attributions],
+                          "parent": [ids.get(p, p) for _, p, _ in attributions],
+                          "weight": [float(a) for _, _, a in attributions]},
+                         schema={"child": pl.Int64 if ids else pl.String, "parent": pl.Int64 if ids else pl.String,
+                                 "weight": pl.Float64}))
+
+
+def row_by_row(parents, children, attributions):
+    """The float terms through the row-by-row preparation, which the column-wise one must reproduce."""
+    return _terms_float(_arrays(_prepare(parents, children, attributions)))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vectorised_float_path_matches_exact_path(seed):
+    """Groups, innovations, several parents per child and childless parents (the upper half never
+    reproduces): rows, DataFrames with string ids and with integer ids (not row numbers) all take
+    the column-wise path, agree with the Fraction terms to 1e-12 and with the row-by-row float
+    preparation to the last bit."""
+    parents, children, attributions = random_genealogy(seed, exact=True, n_parents=30, n_children=40, n_groups=4)
+    exact = price(parents, children, attributions)
+    assert exact.exact and exact.n_innovations > 0
+    r = random.Random(seed)
+    names = [i for i, _, _ in parents] + [c for c, _ in children]
+    ids = dict(zip(names, r.sample(range(-10**6, 10**6), len(names)), strict=True))
+    scale = max(abs(float(z)) for _, _, z in parents)
+    rows = floats(parents, children, attributions)
+    reference = row_by_row(*rows)
+    for inputs in (rows, frames(parents, children, attributions), frames(parents, children, attributions, ids)):
+        assert _prepare_float(*inputs) is not None  # the fast path, not the fallback
+        t = price(*inputs)
+        assert not t.exact and t == reference
+        assert close(t.check(), 0.0, scale)
+        for k in TERMS:
+            assert close(getattr(t, k), getattr(exact, k), scale), k
+        assert (t.n_parents, t.n_children, t.n_innovations) == (exact.n_parents, exact.n_children, exact.n_innovations)
+
+
+def test_vectorised_float_path_mixed_ints_groups_and_generators():
+    parents, children, attributions = hand_example()
+    # float traits with int weights (as GARD passes them), parents without a group column, a generator
+    p = [(i, float(z)) for i, _, z in parents]
+    c = [(i, float(z)) for i, z in children]
+    a = [("c1", "A", 1), ("c2", "A", 0.5), ("c2", "B", 0.5)]
+    t = price(p, c, a)
+    one = price([(i, None, z) for i, _, z in parents], children, attributions)
+    assert _prepare_float(p, c, a) is not None
+    assert all(close(getattr(t, k), getattr(one, k), 6) for k in TERMS)
+    assert price((row for row in p), iter(c), (row for row in a)) == t
+    # int group labels equal to bools and floats are the same group, as in a dict
+    g = [("A", 1, 0.0), ("B", True, 2.0), ("C", 2.0, 4.0)]
+    assert price(g, c, a) == price([("A", "x", 0.0), ("B", "x", 2.0), ("C", "y", 4.0)], c, a)
+
+
+FLOAT_ERRORS = [
+    ("unknown_child", r"row 3 .*unknown child id 'zz'"),
+    ("unknown_parent", r"row 3 .*unknown parent id 'ZZ'"),
+    ("negative", r"row 0 .*negative weight"),
+    ("sum", r"child='c2'.*not 1"),
+    ("dup_parent", r"parents row 3 .*duplicate parent id 'A'"),
+    ("dup_child", r"children row 4 .*duplicate child id 'c1'"),
+    ("dup_link", r"attributions row 3 .*duplicate attribution"),
+    ("nan_parent", r"parents row 1 .*trait is NaN"),
+    ("inf_child", r"children row 0 .*trait is infinite"),
+    ("missing_id", r"children row 1 \(id=None\): id is missing"),
+    ("missing_trait", r"parents row 2 .*trait is missing"),
+]
+ROW_ONLY_ERRORS = [  # inputs a DataFrame cannot hold
+    ("unhashable_group", r"parents row 0 .*group \['g'\] is not hashable"),
+    ("string_trait", r"children row 0 .*must be a real number"),
+    ("bad_row", r"attributions row 1: expected"),
+]
+
+
+@pytest.mark.parametrize("case, message, as_frame", [(c, m, f) for c, m in FLOAT_ERRORS for f in (False, True)]
+                         + [(c, m, False) for c, m in ROW_ONLY_ERRORS])
+def test_float_validation_errors_are_the_row_by_row_ones(case, message, as_frame):
+    parents, children, attributions = floats(*hand_example())
+    if case == "unknown_child":
+        attributions = attributions + [("zz", "A", 1.0)]
+    elif case == "unknown_parent":
+        attributions = attributions + [("c3", "ZZ", 1.0)]
+    elif case == "negative":
+        attributions = [("c1", "A", -1.0)] + attributions[1:]
+    elif case == "sum":
+        attributions = attributions[:2] + [("c2", "B", 0.25)]
+    elif case == "dup_parent":
+        parents = parents + [("A", "g1", 1.0)]
+    elif case == "dup_child":
+        children = children + [("c1", 1.0)]
+    elif case == "dup_link":
+        attributions = attributions + [("c1", "A", 0.0)]
+    elif case == "nan_parent":
+        parents = [parents[0], ("B", "g1", float("nan")), parents[2]]
+    elif case == "inf_child":
+        children = [("c1", float("inf"))] + children[1:]
+    elif case == "missing_id":
+        children = [children[0], (None, 3.0)] + children[2:]
+    elif case == "missing_trait":
+        parents = parents[:2] + [("C", "g2", None)]
+    elif case == "unhashable_group":
+        parents = [("A", ["g"], 0.0)] + parents[1:]
+    elif case == "string_trait":
+        children = [("c1", "1.5")] + children[1:]
+    elif case == "bad_row":
+        attributions = [attributions[0], ("c2", "A")] + attributions[2:]
+    inputs = (parents, children, attributions)
+    if as_frame:
+        inputs = (pl.DataFrame(parents, schema=["id", "group", "trait"], orient="row"),
+                  pl.DataFrame(children, schema=["id", "trait"], orient="row"),
+                  pl.DataFrame(attributions, schema=["child", "parent", "weight"], orient="row"))
+    assert _prepare_float(*inputs) is None  # the column-wise path declines; the row-by-row one explains
+    with pytest.raises(ValueError, match=message):
+        price(*inputs)
+    with pytest.raises(ValueError, match=message):
+        permutation_null(*inputs, n=5, rng=1)
+
+
+def big_genealogy(seed: int, n_parents: int = 40_000, n_groups: int = 500):
+    """A GARD-sized step as DataFrames with integer ids: dyadic traits and weights (so that the
+    exact path stays affordable), 1 to 3 parents per child, innovations, childless parents."""
+    rng = np.random.default_rng(seed)
+    n_children = n_parents + n_parents // 8
+    links = []
+    for c in range(n_children):
+        if rng.random() < 0.06:
+            continue
+        k = int(rng.integers(1, 4))
+        chosen = rng.choice(n_parents * 3 // 4, size=k, replace=False)  # the last quarter never reproduces
+        weights = {1: [1], 2: [F(1, 2), F(1, 2)], 3: [F(1, 2), F(1, 4), F(1, 4)]}[k]
+        links.extend((c, int(p), w) for p, w in zip(chosen, weights, strict=True))
+    pid = rng.permutation(n_parents) * 7 - 1000  # ids that are not row numbers
+    parents = pl.DataFrame({"id": pid, "group": np.sort(rng.integers(0, n_groups, n_parents)),
+                            "trait": rng.integers(-400, 400, n_parents) / 8})
+    children = pl.DataFrame({"id": np.arange(n_children), "trait": rng.integers(-400, 400, n_children) / 8})
+    attributions = pl.DataFrame({"child": [c for c, _, _ in links], "parent": pid[[p for _, p, _ in links]],
+                                 "weight": [float(w) for _, _, w in links]})
+    return parents, children, attributions, links
+
+
+def test_size_gard_step_fast_and_equal_to_exact():
+    import time
+
+    parents, children, attributions, links = big_genealogy(0)
+    fast = _prepare_float(parents, children, attributions)
+    assert fast is not None
+    t = price(parents, children, attributions)
+    # the same step through the exact Fraction path (dyadic values keep the Fractions small)
+    exact = price([(i, g, F(z)) for i, g, z in parents.rows()], [(i, F(z)) for i, z in children.rows()],
+                  [(c, int(parents["id"][p]), w) for c, p, w in links])
+    assert exact.exact
+    scale = float(parents["trait"].abs().max())
+    for k in TERMS:
+        assert close(getattr(t, k), getattr(exact, k), scale), k
+    assert (t.n_parents, t.n_children, t.n_innovations) == (exact.n_parents, exact.n_children, exact.n_innovations)
+    assert t.n_innovations > 0 and t.n_parents == 40_000
+
+    def best(f, reps=3):
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    slow = best(lambda: row_by_row(parents, children, attributions), reps=2)
+    quick = best(lambda: price(parents, children, attributions))
+    assert row_by_row(parents, children, attributions) == t
+    assert slow > 10 * quick, (slow, quick)
+
+
+def test_permutation_null_float_matches_brute_force():
+    """As the exact brute-force test, through the column-wise path (DataFrames, float weights)."""
+    parents, children, attributions = random_genealogy(5, exact=False, n_parents=10, n_children=14)
+    inputs = frames(parents, children, attributions)
+    assert _prepare_float(*inputs) is not None
+    n = 30
+    got = permutation_null(*inputs, n=n, rng=np.random.default_rng(2))
+    assert got == permutation_null(parents, children, attributions, n=n, rng=np.random.default_rng(2))
+    perms = np.random.default_rng(2).permuted(np.tile(np.arange(10), (n, 1)), axis=1)
+    ids = [i for i, _, _ in parents]
+    draws = {"between": [], "within": []}
+    for perm in perms:
+        new_owner = {ids[perm[j]]: ids[j] for j in range(10)}
+        t = price(parents, children, [(c, new_owner[p], a) for c, p, a in attributions])
+        draws["between"].append(t.between)
+        draws["within"].append(t.within)
+    for level in draws:
+        assert got[level]["observed"] == getattr(price(*inputs), level)
+        assert math.isclose(got[level]["mean"], float(np.mean(draws[level])), rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(got[level]["sd"], float(np.std(draws[level])), rel_tol=1e-9, abs_tol=1e-12)
+
+
+# --------------------------------------------------------------------------- GARD's inputs, vectorised
+
+
+def price_inputs_by_loop(genealogy, step, trait):
+    """analysis.gard.price_inputs as first written, row by row: the reference for the vectorised one."""
+    before = genealogy.filter(pl.col("step") == step - 1).group_by("slot", "type").agg(pl.col("count").sum())
+    after = genealogy.filter(pl.col("step") == step).sort("slot", "type", "root")
+    parents, held = [], {}
+    for slot, typ, count in before.sort("slot", "type").iter_rows():
+        held[(slot, typ)] = count
+        parents.extend(((slot, typ, k), slot, trait[typ]) for k in range(count))
+    children, attributions, turn = [], [], {}
+    for slot, ancestor, typ, root, count in after.select("slot", "ancestor", "type", "root", "count").iter_rows():
+        for k in range(count):
+            cid = ("c", slot, typ, root, k)
+            children.append((cid, trait[typ]))
+            if root < 0:
+                continue
+            key = (ancestor, root)
+            nth = turn.get(key, 0)
+            turn[key] = nth + 1
+            attributions.append((cid, (ancestor, root, nth % held[key]), 1))
+    return parents, children, attributions
+
+
+def random_gard_step(seed: int, slots: int = 7, types: int = 6) -> pl.DataFrame:
+    """Steps 0 and 1 of a genealogy: classes split over several roots, assemblies that copy others, innovations."""
+    r = random.Random(seed)
+    rows, held = [], {}
+    for s in range(slots):
+        for t in r.sample(range(types), r.randint(1, types)):
+            for root in r.sample(range(types), r.randint(1, 2)):
+                c = r.randint(1, 4)
+                rows.append((0, s, s, t, root, c))
+                held.setdefault(s, set()).add(t)
+    for s in range(slots):
+        ancestor = r.randrange(slots)
+        for t in r.sample(range(types), r.randint(1, types)):
+            for root in r.sample(sorted(held[ancestor]) + [-1], r.randint(1, 2)):
+                rows.append((1, s, ancestor, t, root, r.randint(1, 6)))
+    r.shuffle(rows)
+    return pl.DataFrame(rows, schema=["step", "slot", "ancestor", "type", "root", "count"], orient="row")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_gard_inputs_vectorised_equal_the_loop(seed):
+    from analysis import gard as ga
+
+    g = random_gard_step(seed)
+    z = np.random.default_rng(seed).normal(size=6)
+    rows = ga.price_inputs(g, 1, z)
+    assert rows == price_inputs_by_loop(g, 1, [float(x) for x in z])
+    assert all(type(p[2]) is float for p in rows[0])  # numpy scalars come out as Python numbers
+    exact = [F(k - 2, 3) for k in range(6)]
+    assert ga.price_inputs(g, 1, exact) == price_inputs_by_loop(g, 1, exact)
+    # selection_over_steps hands price() the same genealogy with row numbers for ids
+    t = price(*ga._price_frames(ga._step_genealogy(g, 1), z))
+    assert t == price(*rows) and t.check() == pytest.approx(0.0, abs=1e-12)
+    assert t.n_parents == g.filter(pl.col("step") == 0)["count"].sum()
+
+
+def test_gard_inputs_name_a_missing_root():
+    from analysis import gard as ga
+
+    rows = [(0, 0, 0, 0, 0, 2), (1, 0, 0, 0, 0, 1), (1, 1, 1, 1, -1, 1), (1, 1, 1, 1, 1, 1)]
+    g = pl.DataFrame(rows, schema=["step", "slot", "ancestor", "type", "root", "count"], orient="row")
+    with pytest.raises(ValueError, match=r"step 1: slot 1 has molecules rooted in type 1 of slot 1, which held none"):
+        ga.price_inputs(g, 1, [1.0, 0.0])
