@@ -55,6 +55,8 @@ PRICE_SOURCES: dict[str, PriceSource] = {}
 KIND_MODULES: dict[str, str] = {
     "culture": "app.kind_ideas",
     "exposure": "app.kind_ideas",
+    "matechoice": "app.kind_matechoice",
+    "gard": "app.kind_gard",
 }
 
 

@@ -16,6 +16,7 @@ import polars as pl
 from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
+from app.kind_matechoice import compare_card, register_compare  # a matechoice sweep's modes (hidden otherwise)
 from app.ui import Notice, csv_ready, message_for, picker, plot_card, register_plot, results, table
 
 SUMMARIES = {"last": "value at the last step", "mean": "mean over steps", "run": "run-level value (no step)"}
@@ -142,6 +143,7 @@ def layout(run: str | None = None, **_):
             dcc.Dropdown(id="cmp-embedder", clearable=False, className="cs-picker-small",
                          placeholder="embedding space"),
         ]),
+        compare_card(),
         plot_card("cmp", "Metric against each swept parameter", height=460),
         html.Div(className="cs-card", children=[
             html.H4("Effect sizes (each value against the parameter's first value)"),
@@ -173,6 +175,7 @@ def register(app) -> None:
     inputs = [Input("cmp-sweep", "value"), Input("cmp-metric", "value"), Input("cmp-summary", "value"),
               Input("cmp-embedder", "value")]
     register_plot(app, "cmp", inputs, per_run, figure)
+    register_compare(app)
 
     @app.callback(Output("cmp-effects", "children"), *inputs)
     def _effects(*values):
