@@ -751,7 +751,13 @@ def _read_csv(path: Any, what: str, required: tuple[str, ...], allow_no_rows: bo
     except FileNotFoundError:
         raise ValueError(f"{what} file {path}: not found") from None
     except pl.exceptions.PolarsError as e:
-        raise ValueError(f"{what} file {path}: cannot read CSV ({e})") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{what} file {path}: cannot read CSV ({first})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} file {path}: not UTF-8 text") from None
+    twice = sorted({c.split("_duplicated_")[0] for c in df.columns if "_duplicated_" in c})
+    if twice:
+        raise ValueError(f"{what} file {path}: column(s) {', '.join(twice)} appear more than once in the header")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(f"{what} file {path}: missing column(s) {', '.join(missing)} (have {', '.join(df.columns)})")

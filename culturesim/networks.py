@@ -261,6 +261,74 @@ def _star(n: int, p: _Params, seed: int, directed: bool) -> nx.Graph:
 
 
 _HEADERS = {("source", "target"), ("from", "to"), ("src", "dst"), ("u", "v")}
+_HEADER_WORDS = {"source", "target", "from", "to", "src", "dst"}  # not u, v: plausible node names
+# what spreadsheets and pandas write for an empty cell
+_MISSING = {"", "nan", "none", "null", "na", "n/a", "<na>", "#n/a"}
+
+
+def _read_edges(path: Path, raw: str, p: _Params) -> list[tuple[str, str, int]]:
+    """(source, target, line) of each edge line; every problem named by its line."""
+    edges: list[tuple[str, str, int]] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                if "," in text:
+                    fields = [f.strip() for f in next(csv.reader([text]))]
+                else:
+                    fields = text.split()
+                if len(fields) != 2:
+                    raise p.fail(
+                        "path", str(raw),
+                        f"line {lineno} has {len(fields)} fields, expected exactly 2 (source,target)",
+                    )
+                names = tuple(f.lower() for f in fields)
+                if not edges and names in _HEADERS:
+                    continue
+                if not edges and set(names) & _HEADER_WORDS:
+                    raise p.fail("path", str(raw), f"line {lineno}: header {','.join(fields)!r} is not a pair of "
+                                 f"columns source,target (or from,to / src,dst / u,v)")
+                for name, value in zip(("source", "target"), fields, strict=True):
+                    if value.lower() in _MISSING:
+                        raise p.fail("path", str(raw), f"line {lineno}: {name} is missing ({value!r})")
+                edges.append((fields[0], fields[1], lineno))
+    except UnicodeDecodeError as exc:
+        raise p.fail("path", str(raw), f"not a UTF-8 text file (byte {exc.object[exc.start]:#x} "
+                     f"at offset {exc.start})") from None
+    except OSError as exc:
+        raise p.fail("path", str(raw), f"cannot read {path}: {exc.strerror or exc}") from None
+    _check_id_types(edges, raw, p)
+    return edges
+
+
+def _number_kind(label: str) -> str | None:
+    try:
+        int(label)
+        return "int"
+    except ValueError:
+        pass
+    try:
+        float(label)
+        return "decimal"
+    except ValueError:
+        return None
+
+
+def _check_id_types(edges: list[tuple[str, str, int]], raw: str, p: _Params) -> None:
+    """Integer ids next to decimal ones ("1" and "1.0", as pandas writes ids of a column
+    that held a NaN) would silently become different agents."""
+    first: dict[str, tuple[str, int]] = {}
+    for source, target, lineno in edges:
+        for label in (source, target):
+            kind = _number_kind(label)
+            if kind:
+                first.setdefault(kind, (label, lineno))
+    if len(first) == 2:
+        (i_label, i_line), (d_label, d_line) = first["int"], first["decimal"]
+        raise p.fail("path", str(raw), f"node ids mix integers ({i_label!r}, line {i_line}) and decimals "
+                     f"({d_label!r}, line {d_line}); write every id the same way")
 
 
 def _edgelist(
@@ -280,24 +348,7 @@ def _edgelist(
     if not path.is_file():
         raise p.fail("path", str(raw), f"file not found: {path}")
 
-    edges: list[tuple[str, str, int]] = []
-    with path.open(newline="") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            if "," in text:
-                fields = [f.strip() for f in next(csv.reader([text]))]
-            else:
-                fields = text.split()
-            if len(fields) != 2:
-                raise p.fail(
-                    "path", str(raw),
-                    f"line {lineno} has {len(fields)} fields, expected exactly 2 (source,target)",
-                )
-            if not edges and tuple(f.lower() for f in fields) in _HEADERS:
-                continue
-            edges.append((fields[0], fields[1], lineno))
+    edges = _read_edges(path, raw, p)
     if not edges:
         raise p.fail("path", str(raw), "file is empty: no source,target lines")
 

@@ -55,6 +55,7 @@ KIND_MODELS: dict[str, tuple[str, str]] = {
     "exposure": ("culturesim.models.exposure", "ExposureModel"),
     "matechoice": ("culturesim.models.matechoice", "MateChoiceModel"),
     "autotelic": ("culturesim.models.autotelic", "AutotelicModel"),
+    "gard": ("culturesim.models.gard", "GardModel"),
 }
 
 
@@ -196,6 +197,7 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
     if not manifest.get("scenario"):
         raise RunError(f"{run.path} was not made by culturesim run (nothing to resume)")
     scenario = validate_data(manifest["scenario"], f"{run.manifest_path} (scenario)")
+    run.remove_temporaries()  # files a killed writer left half-written (store.py)
     cache_path = run.path.parent / ".cache" / "llm.sqlite"
     llm = open_llm(scenario, cache_path)
     opened = [llm] if llm else []
@@ -218,15 +220,7 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
 
 
 def _counts(run: RunDir) -> dict:
-    ideas = run.ideas()
-    if ideas.is_empty():
-        return {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
-    return {
-        "ideas": int(ideas["text"].is_not_null().sum()),
-        "failures": int(ideas["error"].is_not_null().sum()),
-        "prompt_tokens": int(ideas["prompt_tokens"].sum()),
-        "completion_tokens": int(ideas["completion_tokens"].sum()),
-    }
+    return run.idea_counts()
 
 
 def _execute(run: RunDir, scenario: Scenario, model, llm: LLM | None, show_progress: bool) -> None:

@@ -8,10 +8,12 @@ marker that a step is complete.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,11 @@ class RunError(RuntimeError):
     """A run folder that cannot be used as asked (missing, already complete, corrupt)."""
 
 
+class StepWriteError(OSError):
+    """A step (or the compaction) could not be written, e.g. the disk is full; the
+    message says which steps are complete and how to continue."""
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -61,14 +68,46 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# Test hook (tests/test_crash_resume.py): seconds to sleep between writing a file and
+# renaming it into place, so that a SIGKILL can be aimed at the middle of a write.
+WRITE_PAUSE_ENV = "CULTURESIM_TEST_WRITE_PAUSE_S"
+TEMP_SUFFIX = ".tmp"
+# room held back while a run is running, freed to record a failure when the disk is full
+RESERVE_NAME = ".space-reserve"
+RESERVE_BYTES = 64 * 1024
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Lone surrogates (what ``json.loads`` makes of a server's escapes for bytes that were
+    not UTF-8) cannot be encoded, so no Parquet or JSON writer takes them: each becomes
+    U+FFFD, as a UTF-8 decoder with errors="replace" would have made of the bytes."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def _clean_rows(rows: list[dict]) -> list[dict]:
+    def clean(value):
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return [{k: clean(v) for k, v in row.items()} for row in rows]
+
+
 def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        pause = os.environ.get(WRITE_PAUSE_ENV)
+        if pause:
+            time.sleep(float(pause))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -80,7 +119,8 @@ def _atomic(path: Path, write) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    _atomic(path, lambda h: h.write(json.dumps(obj, indent=2, ensure_ascii=False).encode("utf-8")))
+    text = clean_text(json.dumps(obj, indent=2, ensure_ascii=False))
+    _atomic(path, lambda h: h.write(text.encode("utf-8")))
 
 
 def write_parquet(path: Path, frame: pl.DataFrame) -> None:
@@ -113,7 +153,38 @@ class RunDir:
             raise RunError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
 
     def write_manifest(self, manifest: dict) -> None:
-        write_json(self.manifest_path, manifest)
+        """A running run keeps a small reserve file; when the disk fills up, it is given
+        back so that the manifest can still say why the run stopped."""
+        final = manifest.get("status") != "running"
+        try:
+            write_json(self.manifest_path, manifest)
+        except OSError as exc:
+            if not (final and exc.errno in _DISK_FULL and self._release_reserve()):
+                raise self._write_error(f"{self.manifest_path.name} was not updated", exc) from exc
+            write_json(self.manifest_path, manifest)  # in the room the reserve held
+        if final:
+            self._release_reserve()
+        else:
+            self._keep_reserve()
+
+    def _keep_reserve(self) -> None:
+        reserve = self.path / RESERVE_NAME
+        if reserve.exists():
+            return
+        try:
+            with reserve.open("xb") as handle:
+                handle.write(bytes(RESERVE_BYTES))  # written, not sparse: the blocks are really held
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:  # no room even for the reserve: the run goes on without one
+            reserve.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        try:
+            (self.path / RESERVE_NAME).unlink()
+            return True
+        except FileNotFoundError:
+            return False
 
     def update_manifest(self, **changes: Any) -> dict:
         manifest = self.read_manifest()
@@ -129,10 +200,34 @@ class RunDir:
                    extra: dict[str, tuple[list[dict], dict]] | None = None) -> None:
         """A step's parts; ``extra`` holds a kind's own per-step tables (name: rows, schema).
         The ideas part goes last: it is the marker that the step is complete."""
-        for name, (rows, schema) in (extra or {}).items():
-            write_parquet(self.path / name / f"{step:05d}.parquet", pl.DataFrame(rows, schema=schema))
-        write_parquet(self.prompts_dir / f"{step:05d}.parquet", pl.DataFrame(prompts, schema=PROMPTS_SCHEMA))
-        write_parquet(self.step_path(step), pl.DataFrame(ideas, schema=IDEAS_SCHEMA))
+        try:
+            for name, (rows, schema) in (extra or {}).items():
+                write_parquet(self.path / name / f"{step:05d}.parquet",
+                              pl.DataFrame(_clean_rows(rows), schema=schema))
+            write_parquet(self.prompts_dir / f"{step:05d}.parquet",
+                          pl.DataFrame(_clean_rows(prompts), schema=PROMPTS_SCHEMA))
+            write_parquet(self.step_path(step), pl.DataFrame(_clean_rows(ideas), schema=IDEAS_SCHEMA))
+        except OSError as exc:
+            raise self._write_error(f"step {step} was not written", exc) from exc
+
+    def _write_error(self, what: str, exc: OSError) -> StepWriteError:
+        done = self.completed_steps()
+        kept = f"steps {done[0]}-{done[-1]} are complete on disk" if done else "no step is complete yet"
+        return StepWriteError(exc.errno, f"{what} ({exc.strerror or exc}): {kept}; once fixed, "
+                                         f"continue with: culturesim run --resume {self.path}")
+
+    def remove_temporaries(self) -> int:
+        """Delete the half-written files a killed writer left (``.<name>.<random>.tmp``).
+
+        Only the process taking the run over (a resume) may call this: another live
+        writer's temporary file would look the same. Returns how many were removed.
+        """
+        removed = 0
+        for tmp in self.path.rglob(f".*{TEMP_SUFFIX}"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def completed_steps(self) -> list[int]:
         if not self.steps_dir.is_dir():
@@ -174,10 +269,35 @@ class RunDir:
         The parts are kept: they are what a resume and a live reader use, and deleting
         them would open a window where a crash leaves neither.
         """
-        for name, schema in (extra or {}).items():
-            write_parquet(self.path / f"{name}.parquet", self._parts(self.path / name, schema))
-        write_parquet(self.path / "prompts.parquet", self._parts(self.prompts_dir, PROMPTS_SCHEMA))
-        write_parquet(self.path / "ideas.parquet", self._parts(self.steps_dir, IDEAS_SCHEMA))
+        try:
+            for name, schema in (extra or {}).items():
+                self._compact_parts(self.path / name, schema, self.path / f"{name}.parquet")
+            self._compact_parts(self.prompts_dir, PROMPTS_SCHEMA, self.path / "prompts.parquet")
+            self._compact_parts(self.steps_dir, IDEAS_SCHEMA, self.path / "ideas.parquet")
+        except OSError as exc:
+            raise self._write_error("the step parts were not compacted", exc) from exc
+
+    def _compact_parts(self, folder: Path, schema: dict, path: Path) -> None:
+        """Stream the parts into ``path`` (polars' streaming sink), so memory stays about
+        that of one step however long the run; pl.concat of every part held the whole run."""
+        files = [folder / f"{s:05d}.parquet" for s in self.completed_steps()]
+        if not files:
+            write_parquet(path, pl.DataFrame(schema=schema))
+            return
+        # bounded row groups: with the default the sink held the whole run for one group
+        _atomic(path, lambda handle: pl.scan_parquet(files).sink_parquet(handle, row_group_size=4096))
+
+    def idea_counts(self) -> dict[str, int]:
+        """The manifest's counts, from the needed columns only (never the whole run in memory)."""
+        compacted = self.path / "ideas.parquet"
+        files = [compacted] if compacted.is_file() else [self.step_path(s) for s in self.completed_steps()]
+        if not files:
+            return {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        row = pl.scan_parquet(files).select(
+            ideas=pl.col("text").is_not_null().sum(), failures=pl.col("error").is_not_null().sum(),
+            prompt_tokens=pl.col("prompt_tokens").sum(), completion_tokens=pl.col("completion_tokens").sum(),
+        ).collect().row(0, named=True)
+        return {key: int(value or 0) for key, value in row.items()}
 
     def write_table(self, name: str, table: pl.DataFrame) -> None:
         write_parquet(self.path / f"{name}.parquet", table)

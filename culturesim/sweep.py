@@ -10,11 +10,15 @@ from their last step, so after a kill nothing is computed twice and nothing is l
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import hashlib
 import itertools
 import json
 import multiprocessing
+import os
+import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -211,16 +215,38 @@ def share_cores(runs: list[RunSpec], threads: int | None) -> list[RunSpec]:
     return shared
 
 
+def die_with(parent: int) -> None:
+    """Initializer of the sweep's worker processes: end with the sweep process, even when it
+    is SIGKILLed. An orphaned worker would go on writing its run while a rerun of the sweep
+    resumes that same run (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the sweep died before prctl took effect
+        os._exit(1)
+
+
 def run_local(sweep: Sweep, workers: int, progress) -> dict[str, tuple[str, str | None]]:
     """A process pool (spawned, not forked: llama.cpp and OpenMP do not survive a fork)."""
+    from multiprocessing.managers import SyncManager
+
     from culturesim.llm.local import default_threads
 
     todo = share_cores(sweep.pending(), max(1, default_threads() // workers) if workers > 1 else None)
     outcomes: dict[str, tuple[str, str | None]] = {}
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        shared = {key: manager.BoundedSemaphore(n) for key, n in server_limits(todo).items()}
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    needed = server_limits(todo)
+    with contextlib.ExitStack() as stack:
+        shared = {}
+        if needed:  # a manager is one more interpreter to start: only for servers that need a limit
+            manager = SyncManager(ctx=context)
+            manager.start(die_with, (os.getpid(),))
+            stack.enter_context(manager)
+            shared = {key: manager.BoundedSemaphore(n) for key, n in needed.items()}
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with,
+                                    initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(execute, spec, str(sweep.folder), shared): spec for spec in todo}
             pending = set(futures)
             while pending:
