@@ -142,7 +142,13 @@ def test_every_shipped_scenario_loads_and_its_network_builds(path):
     loaded = sc.load(path)
     # what `culturesim validate` checks beyond the schema
     graph, _ = check(loaded, path.resolve().parent)
-    size = loaded.population.size if loaded.kind == "culture" else loaded.population_size
+    size = {
+        "culture": lambda: loaded.population.size,
+        "autotelic": lambda: loaded.population.size,
+        "exposure": lambda: loaded.population_size,
+        "matechoice": lambda: loaded.matechoice.population,
+        "gard": lambda: loaded.gard.assemblies,
+    }[loaded.kind]()
     assert graph.number_of_nodes() == size
 
 
