@@ -9,20 +9,16 @@ repertoire overlap, evaluation coverage and the language model's rewards against
 oracle. The one thing analysis has no function for, the agent-by-agent Jaccard matrix behind its
 mean overlap, is :func:`pairwise_overlap` here; its mean over pairs is analysis' ``mean_jaccard``.
 
-Sections have no app to wire callbacks on (app/kinds.py), and the Run page re-renders them every
-few seconds, so what a user chooses must live in the browser and survive a re-render: the step of
-the overlap heatmap is a tab (``dcc.Tabs`` switch without a callback and keep the chosen tab
-through ``persistence``), and the goals table is a ``DataTable`` with its own filter, sort and CSV
-export. Goal texts are a language model's output: they reach the browser only as table cells,
-which React renders as text (no Markdown presentation), never in a hover label or HTML.
+Plots (with their PNG/SVG switch and CSV link), caching and the drawing helpers are
+app/sections.py's. The Run page re-renders its sections every few seconds, so what a user chooses
+must live in the browser and survive a re-render: the step of the overlap heatmap is a tab
+(``dcc.Tabs`` switch without a callback and keep the chosen tab through ``persistence``), and the
+goals table is a ``DataTable`` with its own filter, sort and CSV export. Goal texts are a language
+model's output: they reach the browser only as table cells, which React renders as text (no
+Markdown presentation), never in a hover label or HTML.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import plotly.graph_objects as go
@@ -30,9 +26,9 @@ import polars as pl
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
-from app.data import stamp
-from app.kinds import Section, register_sections
-from app.ui import Notice, csv_ready, graph_config, note_box, table
+from app.kinds import register_sections
+from app.sections import cached_section, csv_link, evenly, finite, layout, section_plot, whole_steps
+from app.ui import Notice, note_box, table
 
 # the repertoire's ``source`` (how a goal entered it) and the episode's (where the pursued goal came from)
 GOAL_SOURCES = {"relabel": "own", "social": "neighbour", "imagine": "imagined"}
@@ -43,55 +39,6 @@ AGENT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 MAX_TABS = 12  # heatmap steps offered (evenly spaced, the last included): the page carries each one
 MAX_CELLS = 120_000  # heatmap cells over all tabs; fewer tabs for a large population
 MAX_ROWS = 5000  # goals table rows (the last step's repertoire), sent with every re-render
-
-
-# ------------------------------------------------------------------------------ section plumbing
-# (as app/kind_matechoice.py's, kept here so that a change there cannot break this kind's page)
-
-
-def cached_section(title: str, render: Callable[[Any, str], Any], *tables: str) -> Section:
-    """A section computed once per state of the run's ``tables`` (compacted file or per-step
-    parts): the Run page re-renders its sections every few seconds."""
-
-    def cached(res, rel: str):
-        run = res.run_dir(rel)
-        paths = [run.manifest_path, run.steps_dir]
-        for name in tables:
-            paths += [run.path / f"{name}.parquet", run.path / name]
-        return res.cache.get(("autotelic-section", rel, title), stamp(*paths), lambda: render(res, rel))
-
-    return Section(title, cached)
-
-
-def csv_href(frame: pl.DataFrame) -> str:
-    return "data:text/csv;charset=utf-8," + quote(csv_ready(frame).write_csv(), safe="")
-
-
-def csv_link(prefix: str, frame: pl.DataFrame, label: str = "Data as CSV") -> html.Div:
-    return html.Div(className="cs-export", children=[
-        html.Span("image: camera icon (PNG)", className="cs-hint"),
-        html.A(label, id=f"{prefix}-csv-link", href=csv_href(frame), download=f"{prefix}.csv",
-               className="cs-button"),
-    ])
-
-
-def section_plot(prefix: str, rel: str, fig: go.Figure, frame: pl.DataFrame, height: int = 420) -> html.Div:
-    """The figure (its image through plotly's camera icon) and exactly the frame it was drawn from
-    as a CSV link: no callback needed. ``uirevision`` keeps the user's zoom through re-renders."""
-    fig.update_layout(uirevision=f"{prefix}:{rel}")
-    return html.Div([dcc.Graph(id=f"{prefix}-graph", figure=fig, config=graph_config(prefix, "png"),
-                               style={"height": f"{height}px"}), csv_link(prefix, frame)])
-
-
-def finite(values: list) -> list:
-    """Plotly draws None as a gap; NaN and inf would break the JSON."""
-    return [v if v is not None and math.isfinite(v) else None for v in values]
-
-
-def whole_steps(fig: go.Figure, steps: list) -> go.Figure:
-    if len(steps) <= 30:
-        fig.update_xaxes(dtick=1)
-    return fig
 
 
 # ------------------------------------------------------------------------------ reading
@@ -118,13 +65,6 @@ def episodes(res, rel: str) -> pl.DataFrame:
 def agent_ids(res, rel: str) -> list[int]:
     """The run's agents (agents.parquet), as analysis.autotelic.summary takes them."""
     return sorted(res.agents(rel)["agent_id"].to_list())
-
-
-def evenly(items: list, limit: int) -> list:
-    """At most ``limit`` of ``items``, evenly spaced, first and last included."""
-    if len(items) <= limit:
-        return list(items)
-    return [items[i] for i in np.unique(np.round(np.linspace(0, len(items) - 1, limit)).astype(int))]
 
 
 def who(frame: pl.DataFrame) -> pl.DataFrame:
@@ -257,12 +197,6 @@ def goals_table(res, rel: str) -> pl.DataFrame:
 # ------------------------------------------------------------------------------ drawing
 
 
-def _layout(fig: go.Figure, **kw) -> go.Figure:
-    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": -0.18}, **kw)
-    return fig
-
-
 def _agent_lines(fig: go.Figure, frame: pl.DataFrame, y: str, row: int, col: int, legend: bool,
                  dash: str | None = None, suffix: str = "") -> None:
     """One line per agent (grey, one legend entry, when there are more than ten) and the
@@ -290,7 +224,7 @@ def _goals(res, rel: str):
     fig = make_subplots(rows=1, cols=2, subplot_titles=["goals known", "goals mastered"])
     _agent_lines(fig, frame, "known", 1, 1, legend=True)
     _agent_lines(fig, frame, "mastered", 1, 2, legend=False)
-    _layout(fig)
+    layout(fig)
     fig.update_xaxes(title_text="step")
     whole_steps(fig, sorted(frame["step"].unique().to_list()))
     return html.Div([
@@ -311,7 +245,7 @@ def _diversity(res, rel: str):
         part = frame.filter(pl.col("goal_set") == kind)
         _agent_lines(fig, part, "vendi", r, 1, legend=r == 1)
         _agent_lines(fig, part, "mean_pairwise", r, 2, legend=False)
-    _layout(fig)
+    layout(fig)
     fig.update_xaxes(title_text="step", row=2)
     whole_steps(fig, sorted(frame["step"].unique().to_list()))
     return html.Div([
@@ -337,7 +271,7 @@ def _heatmap_figure(frame: pl.DataFrame, agents: list[int], step: int) -> go.Fig
             hovertemplate="%{y} and %{x}<br>Jaccard %{z:.3f}<br>%{customdata[0]} shared of %{customdata[1]}"
                           "<extra></extra>"), row=1, col=c)
         fig.update_yaxes(autorange="reversed", row=1, col=c)
-    return _layout(fig)
+    return layout(fig)
 
 
 def _overlap(res, rel: str):
@@ -346,10 +280,9 @@ def _overlap(res, rel: str):
     agents = agent_ids(res, rel)
     steps = heatmap_steps(res, rel)
     all_steps = sorted(steps_frame["step"].unique().to_list())
-    tabs = [dcc.Tab(label=f"step {s}", value=str(s), children=[dcc.Graph(
-        id=f"at-overlap-{s}-graph", figure=_heatmap_figure(cells, agents, s).update_layout(
-            uirevision=f"at-overlap-{s}:{rel}"), config=graph_config(f"at-overlap-step{s}", "png"),
-        style={"height": "420px"})]) for s in steps]
+    # a plot per tab; their data is the one CSV of every tab's cells below the tabs
+    tabs = [dcc.Tab(label=f"step {s}", value=str(s), children=[
+        section_plot(f"at-overlap-step{s}", rel, _heatmap_figure(cells, agents, s), None)]) for s in steps]
     fig = go.Figure()
     for kind, dash in (("mastered", None), ("known", "dot")):
         part = steps_frame.filter(pl.col("goal_set") == kind).sort("step")
@@ -357,7 +290,7 @@ def _overlap(res, rel: str):
                                      ("neighbour_jaccard", "neighbouring pairs", "#d62728")):
             fig.add_trace(go.Scatter(x=part["step"].to_list(), y=finite(part[column].to_list()), mode="lines+markers",
                                      name=f"{label}, {GOAL_SETS[kind]}", line={"color": color, "dash": dash}))
-    _layout(fig, xaxis={"title": "step"}, yaxis={"title": "mean Jaccard similarity", "range": [0, 1.05]})
+    layout(fig, xaxis={"title": "step"}, yaxis={"title": "mean Jaccard similarity", "range": [0, 1.05]})
     whole_steps(fig, all_steps)
     note = (f"heatmaps for {len(steps)} of {len(all_steps)} steps, evenly spaced" if len(steps) < len(all_steps)
             else None)
@@ -368,7 +301,7 @@ def _overlap(res, rel: str):
         *([note_box(note)] if note else []),
         dcc.Tabs(id="at-overlap-tabs", value=str(steps[-1]), children=tabs, persistence=rel,
                  persistence_type="session"),
-        csv_link("at-overlap-cells", cells, "Heatmaps' data as CSV"),
+        html.Div([csv_link("at-overlap-cells", cells, "Heatmaps' data as CSV")], className="cs-export"),
         html.P("Mean overlap over steps:"),
         section_plot("at-overlap", rel, fig, steps_frame, height=380),
     ])
@@ -389,7 +322,7 @@ def _evaluation(res, rel: str):
     else:
         fig = go.Figure()
         _agent_lines(fig, cov, "coverage", None, None, legend=True)
-        _layout(fig, xaxis={"title": "step"}, yaxis={"title": "share of evaluation goals reached",
+        layout(fig, xaxis={"title": "step"}, yaxis={"title": "share of evaluation goals reached",
                                                        "range": [0, 1.05]})
         whole_steps(fig, sorted(cov["step"].unique().to_list()))
         parts.append(section_plot("at-coverage", rel, fig, cov, height=380))
@@ -408,7 +341,7 @@ def _evaluation(res, rel: str):
                                        ("oracle_yes", "oracle's yes-rate", "#2ca02c", "dot")):
         fig.add_trace(go.Scatter(x=x, y=finite(agree[column].to_list()), name=label, mode="lines+markers",
                                  line={"color": color, "dash": dash}))
-    _layout(fig, xaxis={"title": "step"}, yaxis={"title": "share / kappa"})
+    layout(fig, xaxis={"title": "step"}, yaxis={"title": "share / kappa"})
     whole_steps(fig, x)
     parts += [table(summary.to_dicts(), summary.columns), section_plot("at-agreement", rel, fig, agree, height=380)]
     return html.Div(parts)

@@ -8,22 +8,21 @@ individuals and assemblies as groups.
 
 The Run page re-renders its sections every few seconds, and some of these measures take
 seconds on a long run (k-means for compotypes, the Price sums), so each is cached until the
-tables it reads change (``app.kind_matechoice.cached``). The Price decomposition is computed for at most
+tables it reads change (``app.sections.cached``). The Price decomposition is computed for at most
 :data:`MAX_PRICE_STEPS` evenly spaced steps; a split-level plot draws at most
 :data:`MAX_POINTS` splits, evenly spaced, and says so.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 from dash import html
 from plotly.subplots import make_subplots
 
 from analysis.gard import COMPOSOME_THRESHOLD
-from app.kind_matechoice import COLORS, cached, cached_section, finite, section_plot, whole_steps  # shared
 from app.kinds import PRICE_COLUMNS, PriceSource, register_price, register_sections
+from app.sections import COLORS, cached, cached_section, evenly, finite, layout, section_plot, whole_steps
 from app.ui import Notice, table
 
 TRAITS = {"others_vs_self": "catalysis of others over self (log10)", "catalytic_out": "catalytic output (log10)",
@@ -38,13 +37,6 @@ def _checked(res, rel: str, name: str) -> None:
     """A section with nothing to show says why, instead of raising from deep in analysis."""
     if res.table(rel, name).is_empty():
         raise Notice(f"No {name} recorded yet.")
-
-
-def evenly(items: list, limit: int) -> list:
-    """At most ``limit`` of ``items``, evenly spaced, first and last included."""
-    if len(items) <= limit:
-        return list(items)
-    return [items[i] for i in np.unique(np.round(np.linspace(0, len(items) - 1, limit)).astype(int))]
 
 
 # ------------------------------------------------------------------------------ sections
@@ -189,8 +181,7 @@ def _timeline(res, rel: str):
     fig.add_trace(go.Bar(x=x, y=frame["deaths"].to_list(), name="deaths", marker_color=COLORS[3]), row=1, col=2)
     fig.add_trace(go.Scatter(x=x, y=finite(frame["mean_size"].to_list()), name="mean size", mode="lines+markers",
                              line={"color": COLORS[2]}), row=1, col=3)
-    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": -0.18})
+    layout(fig)
     fig.update_xaxes(title_text="step")
     whole_steps(fig, x)
     return section_plot("gard-timeline", rel, fig, frame, height=380)

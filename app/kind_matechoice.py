@@ -7,18 +7,11 @@ and the best expression of the last generation. A sweep's modes are compared on 
 page (:func:`compare_card`, :func:`register_compare`) with analysis.matechoice's run and report
 tables, the same numbers ``culturesim report`` prints.
 
-Sections have no app to wire callbacks on, so :func:`section_plot` draws a plot whose export
-needs none: plotly's camera icon saves the image, and the data that was drawn rides along in
-the page as a ``data:`` link (the tables plotted here are one row per generation or split, and
-are capped).
+Plots (with their PNG/SVG switch and CSV link), caching and the drawing helpers are
+app/sections.py's, shared by every kind.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import quote
 
 import plotly.graph_objects as go
 import polars as pl
@@ -26,8 +19,9 @@ from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
 from app.data import stamp
-from app.kinds import Section, register_sections
-from app.ui import Notice, csv_ready, graph_config, message_for, note_box, plot_card, register_plot, table
+from app.kinds import register_sections
+from app.sections import COLORS, cached_section, finite, layout, section_plot, whole_steps
+from app.ui import Notice, csv_ready, message_for, plot_card, register_plot, table
 
 ERRORS = {"best_train": "best (train)", "median_train": "median (train)", "best_test": "best (test)",
           "median_test": "median (test)"}
@@ -41,63 +35,6 @@ SINGLE = {"pref_single_node_share": "single-node share"}
 MODE_MEASURES = {"success": "success rate", "unique_structures": "distinct structures (final)",
                  "mean_tree_edit_distance": "tree edit distance (final)",
                  "fitness_entropy": "fitness entropy (final)", "mean_output_distance": "output distance (final)"}
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
-
-
-# ------------------------------------------------------------------------------ shared by kinds
-
-
-def csv_href(frame: pl.DataFrame) -> str:
-    return "data:text/csv;charset=utf-8," + quote(csv_ready(frame).write_csv(), safe="")
-
-
-def section_plot(prefix: str, rel: str, fig: go.Figure, frame: pl.DataFrame, height: int = 420,
-                 note: str | None = None):
-    """A plot for a Run page section of run ``rel``: the figure, its image through plotly's camera
-    icon, and exactly the frame it was drawn from as a CSV link (no callback needed)."""
-    fig.update_layout(uirevision=f"{prefix}:{rel}")  # the page re-renders every few s: keep the zoom
-    return html.Div([
-        *([note_box(note)] if note else []),
-        dcc.Graph(id=f"{prefix}-graph", figure=fig, config=graph_config(prefix, "png"),
-                  style={"height": f"{height}px"}),
-        html.Div(className="cs-export", children=[
-            html.Span("image: camera icon (PNG)", className="cs-hint"),
-            html.A("Data as CSV", id=f"{prefix}-csv-link", href=csv_href(frame), download=f"{prefix}.csv",
-                   className="cs-button"),
-        ]),
-    ])
-
-
-def cached(res, rel: str, what: Any, tables: tuple[str, ...], make: Callable[[], Any]) -> Any:
-    """``make()`` once per state of the run's ``tables`` (compacted file or per-step parts): the
-    Run page re-renders its sections every few seconds; a finished run's are computed once."""
-    run = res.run_dir(rel)
-    paths = [run.manifest_path, run.steps_dir]
-    for name in tables:
-        paths += [run.path / f"{name}.parquet", run.path / name]
-    return res.cache.get(("kind-section", rel, what), stamp(*paths), make)
-
-
-def cached_section(title: str, render: Callable[[Any, str], Any], *tables: str) -> Section:
-    return Section(title, lambda res, rel: cached(res, rel, ("section", title), tables, lambda: render(res, rel)))
-
-
-def finite(values: list) -> list:
-    """Plotly draws None as a gap; inf and NaN would break the JSON or the log axis."""
-    return [v if v is not None and math.isfinite(v) else None for v in values]
-
-
-def whole_steps(fig: go.Figure, steps: list) -> go.Figure:
-    """Ticks on whole steps (no 0.5) while there are few enough to label each."""
-    if len(steps) <= 30:
-        fig.update_xaxes(dtick=1)
-    return fig
-
-
-def _layout(fig: go.Figure, **kw) -> go.Figure:
-    fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": -0.18}, **kw)
-    return fig
 
 
 # ------------------------------------------------------------------------------ one run
@@ -133,8 +70,8 @@ def _errors(res, rel: str):
     _lines(fig, frame, ERRORS)
     values = [v for c in ERRORS for v in finite(frame[c].to_list()) if v is not None]
     log = bool(values) and min(values) > 0
-    _layout(fig, xaxis={"title": "generation"}, yaxis={"title": "RMSE" + (" (log scale)" if log else ""),
-                                                        "type": "log" if log else "linear"})
+    layout(fig, xaxis={"title": "generation"}, yaxis={"title": "RMSE" + (" (log scale)" if log else ""),
+                                                       "type": "log" if log else "linear"})
     whole_steps(fig, frame["step"].to_list())
     return section_plot("mc-errors", rel, fig, frame)
 
@@ -155,7 +92,7 @@ def _diversity(res, rel: str):
         fig.add_trace(go.Scatter(x=frame["step"].to_list(), y=finite(frame[name].to_list()), name=label,
                                  mode="lines+markers", line={"color": COLORS[i % len(COLORS)]}, showlegend=False),
                       row=r, col=c)
-    _layout(fig)
+    layout(fig)
     fig.update_xaxes(title_text="generation", row=2)
     whole_steps(fig, frame["step"].to_list())
     return section_plot("mc-diversity", rel, fig, frame, height=560)
@@ -182,7 +119,7 @@ def _sizes(res, rel: str):
         fig.update_yaxes(range=[0, 1.02], row=1, col=3)
     else:
         note = "This run's individuals carry no preference (only PIMP evolves an ideal mate)."
-    _layout(fig)
+    layout(fig)
     fig.update_xaxes(title_text="generation")
     whole_steps(fig, frame["step"].to_list())
     return section_plot("mc-sizes", rel, fig, frame, note=note)
@@ -322,7 +259,7 @@ def mode_figure(frame: pl.DataFrame, sweep, group) -> go.Figure:
                                      showlegend=False), row=1, col=col)
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=modes, row=1, col=col)
     fig.update_yaxes(range=[0, 1.1], row=1, col=1)
-    return _layout(fig, uirevision=str(sweep))
+    return layout(fig, uirevision=str(sweep))
 
 
 def compare_card() -> html.Div:

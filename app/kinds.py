@@ -9,7 +9,9 @@ in here, with no change to the pages:
   ``render(results, run_id) -> Dash component``. Read the kind's tables with
   ``results.table(run_id, "assemblies")`` (compacted file, or per-step parts while the run
   is going), which keeps the results-folder containment and caching. A section that raises
-  shows its error in place; the rest of the page still renders.
+  shows its error in place; the rest of the page still renders. Build it with app/sections.py:
+  ``cached_section`` (computed once per state of the tables it reads) and ``section_plot`` (a
+  plot with its PNG/SVG switch, wired once for every section by the Run page, and its CSV link).
 - **Selection (Price) sources** — ``register_price(kind, PriceSource(...))``: the traits it
   offers and ``compute(results, run_id, trait, grouping) -> frame`` with one row per step and
   the columns of :data:`PRICE_COLUMNS`. The Selection page draws whatever a source returns.
@@ -57,6 +59,7 @@ KIND_MODULES: dict[str, str] = {
     "exposure": "app.kind_ideas",
     "matechoice": "app.kind_matechoice",
     "gard": "app.kind_gard",
+    "autotelic": "app.kind_autotelic",
 }
 
 

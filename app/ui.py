@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 import polars as pl
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, Patch, State, dcc, html, no_update
 
 from app.data import DataError, Refused, Results, one_line
 
@@ -135,9 +135,14 @@ def register_plot(app, prefix: str, inputs: Sequence[Input], data: Callable[...,
             return no_update
         return {"content": csv_ready(frame).write_csv(), "filename": f"{prefix}.csv", "type": "text/csv"}
 
-    @app.callback(Output(f"{prefix}-graph", "config"), Input(f"{prefix}-format", "value"))
+    # dcc.Graph redraws (and so takes a new config) only when its figure changes
+    # (plotly/dash#2865): an empty Patch gives it a "new" figure with the same content.
+    @app.callback(Output(f"{prefix}-graph", "config"), Output(f"{prefix}-graph", "figure", allow_duplicate=True),
+                  Input(f"{prefix}-format", "value"), prevent_initial_call=True)
     def _format(fmt):
-        return graph_config(prefix, fmt)
+        same = Patch()
+        same.update({})
+        return graph_config(prefix, fmt), same
 
 
 # ------------------------------------------------------------------------------ pickers

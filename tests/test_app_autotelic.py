@@ -138,7 +138,9 @@ def render(res, title_start: str, rel: str = "at"):
 
 
 def graph(component, prefix: str) -> dcc.Graph:
-    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == f"{prefix}-graph")
+    from app.sections import GRAPH, section_id
+
+    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == section_id(GRAPH, prefix))
 
 
 def csv(component, prefix: str) -> pl.DataFrame:
@@ -265,7 +267,7 @@ def test_overlap_heatmaps_are_jaccard_of_the_goal_sets(res, root, tables):
     cells = csv(body, "at-overlap-cells")
     for tab in tabs.children:
         step = int(tab.value)
-        fig = tab.children[0].figure
+        fig = graph(tab, f"at-overlap-step{step}").figure
         for trace, kind in zip(fig.data, ("mastered", "known"), strict=True):
             sets = sets_at(rep, step, kind == "mastered")
             z = [[None if not (sets[a] | sets[b]) else len(sets[a] & sets[b]) / len(sets[a] | sets[b])
@@ -280,7 +282,8 @@ def test_overlap_heatmaps_are_jaccard_of_the_goal_sets(res, root, tables):
             near = [z[a][b] for a, b in neighbours if z[a][b] is not None]
             assert row["mean_jaccard"] == (pytest.approx(np.mean(pairs)) if pairs else None)
             assert row["neighbour_jaccard"] == (pytest.approx(np.mean(near)) if near else None)
-    assert any(v is not None and 0 < v < 1 for r in tabs.children[-1].children[0].figure.data[0].z for v in r)
+    assert any(v is not None and 0 < v < 1 for r in graph(tabs.children[-1], "at-overlap-step6").figure.data[0].z
+               for v in r)
     # the line over steps: analysis' frame, drawn and exported
     fig = graph(body, "at-overlap").figure
     drawn = csv(body, "at-overlap")

@@ -23,10 +23,25 @@ def visit(duo, path: str) -> None:
     duo.driver.get(duo.server_url + path)
 
 
-def traces(duo, graph: str) -> int:
-    """Traces plotly has drawn (SVG or WebGL) in a plot card's graph."""
+def selector(id_: str | dict) -> str:
+    """The CSS selector of a component id; Dash writes a pattern-matching (dict) id into the page
+    as JSON with sorted keys and no spaces."""
+    if isinstance(id_, dict):
+        return "[id='" + json.dumps(id_, sort_keys=True, separators=(",", ":")) + "']"
+    return "#" + id_
+
+
+def plotly_div(duo, graph: str | dict) -> str:
+    """A JS expression for the plotly div of a plot card's graph (``<prefix>``) or of a graph with
+    a pattern-matching id (a section plot's)."""
+    graph_id = graph if isinstance(graph, dict) else f"{graph}-graph"
+    return f"document.querySelector({json.dumps(selector(graph_id) + ' .js-plotly-plot')})"
+
+
+def traces(duo, graph: str | dict) -> int:
+    """Traces plotly has drawn (SVG or WebGL) in a plot card's graph (see :func:`plotly_div`)."""
     return duo.driver.execute_script(
-        f"const gd = document.querySelector('#{graph}-graph .js-plotly-plot');"
+        f"const gd = {plotly_div(duo, graph)};"
         "return gd && gd._fullData ? gd._fullData.filter(t => (t.x || []).length > 0).length : 0;")
 
 
@@ -184,3 +199,22 @@ def test_a_corrupt_run_shows_an_error_and_the_rest_keeps_working(browser_app):
     visit(duo, "/ideas?run=alpha")
     wait_until(lambda: duo.driver.find_elements(By.CSS_SELECTOR, "#ideas-table td"), what="a good run's ideas")
     assert errors_on_page(duo) == []
+
+
+def test_a_page_plot_switches_its_image_to_svg(browser_app):
+    """The switch reaches plotly's camera icon (dcc.Graph takes a new config only on redraw)."""
+    from selenium.webdriver.common.by import By
+
+    duo = browser_app
+    visit(duo, "/diversity?run=grid-sweep")
+    wait_until(lambda: traces(duo, "div") > 0, what="div traces")
+
+    def image_format():
+        return duo.driver.execute_script(
+            f"const gd = {plotly_div(duo, 'div')};"
+            "return gd && gd._context ? gd._context.toImageButtonOptions.format : null;")
+
+    assert wait_until(lambda: image_format() == "png", what="png first")
+    duo.driver.find_element(By.CSS_SELECTOR, "#div-format input[value='svg']").click()
+    wait_until(lambda: image_format() == "svg", what="svg after the switch")
+    assert traces(duo, "div") > 0 and errors_on_page(duo) == []

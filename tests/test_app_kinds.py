@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from urllib.parse import unquote
 
 import numpy as np
@@ -95,7 +96,9 @@ def section(kind: str, title_start: str):
 
 
 def graph_of(component, prefix: str):
-    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == f"{prefix}-graph")
+    from app.sections import GRAPH, section_id
+
+    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == section_id(GRAPH, prefix))
 
 
 def csv_of(component, prefix: str) -> pl.DataFrame:
@@ -210,6 +213,57 @@ def test_run_page_shows_every_section_without_an_error(res, results_dir):
             titles = [c.children for c in walk(page) if isinstance(c, html.H4)]
             assert titles == [s.title for s in sections_for(kind)]
             assert not [c for c in walk(page) if getattr(c, "className", None) == "cs-error"], rel
+
+
+def test_every_section_plot_has_a_format_switch_that_one_callback_serves(res, results_dir):
+    from app import create_app
+    from app.pages import run as run_page
+    from app.sections import FORMAT, GRAPH, section_id
+    from app.ui import graph_config
+
+    app = create_app(results_dir["root"])
+    with app.server.test_request_context():
+        for rel, expected in (("mc", {"mc-errors", "mc-diversity", "mc-sizes"}),
+                              ("gard", {"gard-sim", "gard-share", "gard-compotypes", "gard-timeline"})):
+            page = run_page.render(rel)
+            graphs = {c.id["index"]: c for c in walk(page) if isinstance(c, dcc.Graph)}
+            switches = {c.id["index"]: c for c in walk(page) if isinstance(c, dcc.RadioItems)}
+            assert set(graphs) == set(switches) == expected, rel
+            for prefix, graph in graphs.items():
+                assert graph.id == section_id(GRAPH, prefix) and switches[prefix].id == section_id(FORMAT, prefix)
+                assert graph.config == graph_config(prefix, "png") and switches[prefix].value == "png"
+                assert switches[prefix].options == ["png", "svg"] and switches[prefix].persistence  # kept on re-render
+    # one callback for them all (a MATCH pattern), wired once
+    graphs = json.dumps(section_id(GRAPH, ["MATCH"]), sort_keys=True, separators=(",", ":"))
+    pattern = f"..{graphs}.config...{graphs}.figure.."
+    assert [k for k in app.callback_map if "section-graph" in k] == [pattern]
+
+    # asked over HTTP as the browser asks it: the switch of one plot sets that plot's config, and
+    # patches its figure with nothing (dcc.Graph takes a new config only with a new figure)
+    def ask(prefix: str, fmt: str, changed: bool = True):
+        graph, switch = section_id(GRAPH, prefix), section_id(FORMAT, prefix)
+        body = {"output": pattern,
+                "outputs": [{"id": graph, "property": "config"}, {"id": graph, "property": "figure"}],
+                "inputs": [{"id": switch, "property": "value", "value": fmt}],
+                "state": [{"id": switch, "property": "id", "value": switch}],
+                "changedPropIds": [json.dumps(switch, sort_keys=True, separators=(",", ":")) + ".value"] * changed}
+        reply = app.server.test_client().post("/_dash-update-component", json=body)
+        assert reply.status_code in (200, 204), reply.text
+        answers = list(reply.get_json()["response"].values()) if reply.status_code == 200 else []
+        if not answers:  # nothing to change
+            return None
+        (answer,) = answers
+        assert answer["figure"]["__dash_patch_update"] and all(v == {} for v in
+                                                               (o["params"]["value"] for o in answer["figure"]
+                                                                ["operations"]))
+        return answer["config"]["toImageButtonOptions"]
+
+    assert ask("gard-share", "svg") == {"format": "svg", "filename": "gard-share", "scale": 2}
+    assert ask("mc-errors", "png") == {"format": "png", "filename": "mc-errors", "scale": 2}
+    assert ask("mc-errors", "pdf")["format"] == "png"  # only png and svg
+    # a plot just drawn (a re-render) is png already; a switch kept at svg sets it again
+    assert ask("mc-errors", "png", changed=False) is None
+    assert ask("mc-errors", "svg", changed=False)["format"] == "svg"
 
 
 # ------------------------------------------------------------------------------ a matechoice sweep
@@ -349,10 +403,12 @@ def test_kind_pages_in_a_browser(browser_app, results_dir):
     from selenium.webdriver.common.by import By
     from test_app_browser import errors_on_page, severe_console, traces, visit, wait_until
 
+    from app.sections import GRAPH, section_id
+
     duo = browser_app
     visit(duo, "/run?run=mc")
     for prefix in ("mc-errors", "mc-diversity", "mc-sizes"):
-        wait_until(lambda p=prefix: traces(duo, p) > 0, what=f"{prefix} traces")
+        wait_until(lambda p=prefix: traces(duo, section_id(GRAPH, p)) > 0, what=f"{prefix} traces")
     genome = pl.read_parquet(results_dir["root"] / "mc" / "individuals.parquet")
     assert duo.find_element("#mc-best-genome").text in genome["genome"].to_list()
     duo.find_element("#mc-errors-csv-link").click()
@@ -370,4 +426,41 @@ def test_kind_pages_in_a_browser(browser_app, results_dir):
     wait_until(lambda: traces(duo, "mccmp") > 0, what="modes compared")
     table = wait_until(lambda: duo.driver.find_elements(By.CSS_SELECTOR, "#mccmp-report table"), what="report")
     assert "pimp" in table[0].text and "tournament" in table[0].text
+    assert errors_on_page(duo) == [] and severe_console(duo) == []
+
+
+@pytest.mark.timeout(120)
+def test_a_section_plot_switches_its_image_to_svg_in_a_browser(browser_app):
+    from selenium.webdriver.common.by import By
+    from test_app_browser import errors_on_page, plotly_div, selector, severe_console, traces, visit, wait_until
+
+    from app.sections import FORMAT, GRAPH, section_id
+
+    duo = browser_app
+    visit(duo, "/run?run=mc")
+
+    def image_format(prefix: str):
+        """The camera icon's format as plotly holds it (the graph's config, applied)."""
+        return duo.driver.execute_script(
+            f"const gd = {plotly_div(duo, section_id(GRAPH, prefix))};"
+            "return gd && gd._context ? [gd._context.toImageButtonOptions.format,"
+            " gd._context.toImageButtonOptions.filename] : null;")
+
+    for prefix in ("mc-errors", "mc-sizes"):
+        wait_until(lambda p=prefix: traces(duo, section_id(GRAPH, p)) > 0, what=f"{prefix} traces")
+        wait_until(lambda p=prefix: image_format(p) == ["png", p], what=f"{prefix} as png")
+    svg = selector(section_id(FORMAT, "mc-errors")) + " input[value='svg']"
+
+    def choose_svg() -> bool:  # the page re-renders every 3 s: a click may land on a replaced element
+        duo.driver.find_element(By.CSS_SELECTOR, svg).click()
+        return duo.driver.find_element(By.CSS_SELECTOR, svg).is_selected()
+
+    wait_until(choose_svg, what="svg chosen")
+    wait_until(lambda: image_format("mc-errors") == ["svg", "mc-errors"], what="svg for mc-errors")
+    assert image_format("mc-sizes") == ["png", "mc-sizes"]  # its own switch, untouched
+    # the page re-renders its sections every 3 s: the choice stays, and so does the config
+    time.sleep(7)
+    wait_until(lambda: duo.driver.find_element(By.CSS_SELECTOR, svg).is_selected(), timeout=3, what="svg kept")
+    wait_until(lambda: image_format("mc-errors") == ["svg", "mc-errors"], timeout=5, what="svg after re-render")
+    assert image_format("mc-sizes") == ["png", "mc-sizes"]
     assert errors_on_page(duo) == [] and severe_console(duo) == []

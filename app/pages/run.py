@@ -1,4 +1,7 @@
-"""Run: one run's manifest, progress, and the sections its kind registered (app.kinds)."""
+"""Run: one run's manifest, progress, and the sections its kind registered (app.kinds).
+
+Sections are rendered by this page's callback, so the one callback their plots share (the PNG/SVG
+switch, app/sections.py) is wired here, once per app."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import dash
 from dash import Input, Output, dcc, html
 
+from app import sections
 from app.kinds import sections_for
 from app.ui import default_run, href, message_for, picker, results, run_options
 
@@ -58,6 +62,7 @@ def render(rel: str | None):
 
 def register(app) -> None:
     dash.register_page(__name__, path="/run", name="Run", order=1, layout=layout)
+    sections.register(app)
 
     @app.callback(Output("run-body", "children"), Input("run-pick", "value"), Input("run-tick", "n_intervals"))
     def _body(rel, _tick):
