@@ -265,6 +265,43 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def vllm_command(args) -> list[str]:
+    """The ``vllm serve`` command line for a population's traffic: thousands of short
+    requests at once, many sharing a system prompt (a personality)."""
+    cmd = ["vllm", "serve", args.model, "--host", args.host, "--port", str(args.port),
+           "--served-model-name", args.alias or args.model,
+           "--gpu-memory-utilization", str(args.gpu_memory_utilization),
+           "--max-model-len", str(args.max_model_len),        # short prompts: room for more sequences
+           "--max-num-seqs", str(args.max_num_seqs),          # a generation is one batch
+           "--max-num-batched-tokens", str(args.max_num_batched_tokens),
+           "--enable-prefix-caching",                         # personalities repeat their system prompt
+           "--generation-config", "vllm",                     # the request's sampling, not the model card's
+           "--seed", str(args.seed),
+           "--tensor-parallel-size", str(args.tensor_parallel_size)]
+    extra = list(args.extra)
+    return cmd + (extra[1:] if extra[:1] == ["--"] else extra)
+
+
+def cmd_serve_vllm(args) -> int:
+    """Start vLLM's OpenAI-compatible server (or print the command with --dry-run)."""
+    import os
+    import shlex
+    import shutil
+
+    cmd = vllm_command(args)
+    line = shlex.join(cmd)
+    if args.dry_run:
+        print(line)
+        return 0
+    exe = shutil.which("vllm")
+    if exe is None:
+        return _fail([f"vllm is not installed here (it needs a CUDA GPU): pip install vllm, then run: {line}"])
+    print(f"starting: {line}\npoint a scenario at it with: llm: {{model: hosted_vllm/{args.alias or args.model}, "
+          f"api_base: http://{args.host}:{args.port}/v1}}", file=sys.stderr, flush=True)
+    os.execv(exe, cmd)
+    return 0  # pragma: no cover - execv does not return
+
+
 def cmd_app(args) -> int:
     """Serve the Dash app over a results folder (dash imported only here)."""
     try:
@@ -357,6 +394,20 @@ def parser() -> argparse.ArgumentParser:
     llama.add_argument("--n-threads", type=int, default=None)
     llama.add_argument("--embedding", action="store_true", help="serve /v1/embeddings (not chat) from this model")
     llama.set_defaults(func=cmd_serve)
+    vllm = serve_sub.add_parser("vllm", help="vLLM's OpenAI-compatible server on a GPU, tuned for many short requests")
+    vllm.add_argument("--model", required=True, help="a Hugging Face model id or local folder")
+    vllm.add_argument("--alias", help="model name clients use (default: the --model value)")
+    vllm.add_argument("--host", default="127.0.0.1")
+    vllm.add_argument("--port", type=int, default=8000)
+    vllm.add_argument("--gpu-memory-utilization", type=float, default=0.90)
+    vllm.add_argument("--max-model-len", type=int, default=4096)
+    vllm.add_argument("--max-num-seqs", type=int, default=512, help="sequences decoded together (default 512)")
+    vllm.add_argument("--max-num-batched-tokens", type=int, default=16384)
+    vllm.add_argument("--tensor-parallel-size", type=int, default=1)
+    vllm.add_argument("--seed", type=int, default=0)
+    vllm.add_argument("--dry-run", action="store_true", help="print the vllm command and exit")
+    vllm.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more vllm serve arguments, passed as they are")
+    vllm.set_defaults(func=cmd_serve_vllm)
     return p
 
 

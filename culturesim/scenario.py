@@ -79,6 +79,9 @@ class LLMSpec(Strict):
         None, description="embedded model only; default: all cores"
     )
     n_ctx: Annotated[int, Field(strict=True, ge=256, le=131072)] = 2048
+    batch: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(
+        1, description="embedded model only: requests decoded together (the same text per seed as 1)"
+    )
 
 
 class OutputSpec(Strict):

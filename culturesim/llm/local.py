@@ -13,6 +13,9 @@ Two facts shape this module:
   llama.cpp work of a process runs on one dedicated thread, one request at a time.
 - The KV cache is reset before each request: reusing another prompt's prefix would
   make a reply depend on what ran before it, and resumed runs could then differ.
+- With ``batch`` > 1 (``LLM(..., batch=N)``, or ``llm.batch`` in a scenario), a step's
+  requests are decoded N at a time on one llama.cpp context (local_batch.py), on the
+  same thread, from the same loaded weights, with the same text for the same seed.
 """
 
 from __future__ import annotations
@@ -128,6 +131,7 @@ class LocalProvider:
         self.n_threads: int | None = None
         self.n_ctx = 2048
         self._models: dict[tuple, Any] = {}
+        self._decoders: dict[tuple, Any] = {}
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
         atexit.register(self.close)
 
@@ -135,6 +139,9 @@ class LocalProvider:
         """Free models while the interpreter is whole; left to garbage collection at
         shutdown, llama-cpp-python's finalizers run after its globals are gone and print
         a traceback."""
+        for decoder in self._decoders.values():
+            decoder.close()
+        self._decoders.clear()
         for llama in self._models.values():
             llama.close()
         self._models.clear()
@@ -155,6 +162,16 @@ class LocalProvider:
                 lambda: load_llama(Path(key[0]), n_threads=self.n_threads, n_ctx=self.n_ctx)
             )
         return self._models[key]
+
+    def decoder(self, name: str, slots: int):
+        """A batch decoder with ``slots`` sequences on the loaded model (made once)."""
+        from culturesim.llm.local_batch import BatchDecoder
+
+        llama = self.model(name)
+        key = (str(resolve(name)), self.n_threads, self.n_ctx, slots)
+        if key not in self._decoders:
+            self._decoders[key] = self.on_worker(lambda: BatchDecoder(llama, slots))
+        return self._decoders[key]
 
     def complete(self, name: str, messages: list[dict], params: dict) -> dict:
         llama = self.model(name)
