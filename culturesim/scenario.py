@@ -74,6 +74,9 @@ class LLMSpec(Strict):
     concurrency: Annotated[int, Field(strict=True, ge=1, le=4096)] = 16
     retries: Annotated[int, Field(strict=True, ge=0, le=20)] = 3
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    outage_s: Annotated[float, Field(ge=0, le=86400)] = Field(
+        300.0, description="when every request of a batch fails on a server error, keep trying this long"
+    )
     cache: bool = True
     n_threads: Annotated[int, Field(strict=True, ge=1, le=512)] | None = Field(
         None, description="embedded model only; default: all cores"

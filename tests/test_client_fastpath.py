@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -127,8 +128,8 @@ def test_empty_replies_are_retried_with_another_seed(server):
 
 def test_unreachable_server_is_a_recorded_connection_error():
     base = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    fast = llm("openai/x", base, retries=1).generate(requests(2))
-    slow = llm("openai/x", base, retries=1, fast=False).generate(requests(2))
+    fast = llm("openai/x", base, retries=1, outage_s=0).generate(requests(2))
+    slow = llm("openai/x", base, retries=1, outage_s=0, fast=False).generate(requests(2))
     assert all(r.error.startswith("APIConnectionError") and r.retries == 1 for r in fast)
     # litellm retries it as often but calls it InternalServerError; the openai name is kept
     assert [r.retries for r in slow] == [1, 1] and all(r.text is None and r.error for r in slow)
@@ -169,3 +170,28 @@ def test_fast_path_does_not_import_litellm(server):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
     assert "Unclosed" not in out.stderr  # the shared pool is closed at exit
+
+
+def test_an_outage_longer_than_the_retries_is_ridden_out(capsys):
+    """Every request fails while nothing listens; the server comes up 2.5 s later (past the
+    per-request retries) and the batch is sent again with the same seeds."""
+    port = free_port()
+    server = FakeServer(port=port)
+    timer = threading.Timer(2.5, server.start)
+    timer.start()
+    try:
+        replies = llm("openai/x", f"http://127.0.0.1:{port}/v1", retries=1, outage_s=60).generate(requests(3))
+    finally:
+        timer.join()
+        server.stop()
+    assert all(r.ok for r in replies), [r.error for r in replies]
+    assert [r.text for r in replies] == [f"reply to seed {r.extra['seed']}" for r in replies]
+    assert "the server may be down" in capsys.readouterr().err
+
+
+def test_an_outage_is_given_up_after_outage_s():
+    base = f"http://127.0.0.1:{free_port()}/v1"
+    started = time.monotonic()
+    replies = llm("openai/x", base, retries=0, outage_s=3).generate(requests(2))
+    assert all(r.error.startswith("APIConnectionError") for r in replies)
+    assert 3 <= time.monotonic() - started < 15

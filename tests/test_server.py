@@ -48,7 +48,7 @@ llm: {{model: openai/smollm2, api_base: "{server}", max_tokens: 16, cache: false
 
 def test_server_down_is_a_recorded_failure_not_a_hang(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    llm = LLM(LLMSpec(model="openai/smollm2", api_base=dead, cache=False, retries=1, timeout_s=5),
+    llm = LLM(LLMSpec(model="openai/smollm2", api_base=dead, cache=False, retries=1, timeout_s=5, outage_s=0),
               backoff_s=0.01)
     reply = llm.generate([Request(messages=({"role": "user", "content": "hi"},), seed=1)])[0]
     assert not reply.ok and reply.retries == 1 and "Connection" in reply.error

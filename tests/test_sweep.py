@@ -140,6 +140,7 @@ sweep:
     llm.model: [echo/x, openai/nothing-listens]
     llm.api_base: ["http://127.0.0.1:9/v1"]
     llm.retries: [0]
+    llm.outage_s: [0]
 """)
     done = cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "2", "-q")
     assert done.returncode == 1

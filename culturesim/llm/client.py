@@ -21,6 +21,7 @@ import asyncio
 import atexit
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -242,16 +243,37 @@ class LLM:
             else:
                 todo.append(i)
         if todo:
-            chosen = [requests[i] for i in todo]
-            if self.batch > 1 and self.spec.model.startswith("local/"):
-                fresh = self._run_local_batch(chosen, on_reply)
-            else:
-                fresh = event_loop().run_until_complete(self._run(chosen, on_reply))
+            fresh = self._through_outages([requests[i] for i in todo], on_reply)
             for i, reply in zip(todo, fresh, strict=True):
                 replies[i] = reply
             if self.cache:
                 self.cache.put_many([(keys[i], replies[i]) for i in todo])
         return replies  # type: ignore[return-value]
+
+    def _send(self, requests: list[Request], on_reply) -> list[Reply]:
+        if self.batch > 1 and self.spec.model.startswith("local/"):
+            return self._run_local_batch(requests, on_reply)
+        return event_loop().run_until_complete(self._run(requests, on_reply))
+
+    def _through_outages(self, requests: list[Request], on_reply) -> list[Reply]:
+        """Send; while *every* request failed on errors a server can recover from (refused
+        connections, timeouts, 5xx: a server restarting), wait and send them again, up to
+        ``llm.outage_s`` seconds in all. Per-request retries ride out seconds of trouble;
+        this rides out a restart, so a day-long study is not ended by one. The requests go
+        again with their own seeds, so the run is the one an outage-free run would give."""
+        waited, pause = 0.0, 2.0
+        while True:
+            replies = self._send(requests, on_reply)
+            down = all(not r.ok and r.extra.get("transient") for r in replies)
+            if not down or waited >= self.spec.outage_s:
+                return replies
+            wait = min(pause, self.spec.outage_s - waited)
+            print(f"every request failed ({replies[0].error}); the server may be down: sending the "
+                  f"{len(requests)} request(s) again in {wait:.0f} s (waited {waited:.0f} of "
+                  f"llm.outage_s={self.spec.outage_s:.0f} s)", file=sys.stderr, flush=True)
+            time.sleep(wait)
+            waited += wait
+            pause = min(pause * 2, 30.0)
 
     async def _run(self, requests: list[Request], on_reply) -> list[Reply]:
         """``concurrency`` workers take the requests in order from one shared iterator.
@@ -420,9 +442,10 @@ class LLM:
             except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reply
                 retry = isinstance(exc, EmptyReply) or classify(exc)
                 if not retry or attempt == attempts - 1:
+                    # "transient": a server that may come back; generate() rides out an outage
                     return Reply(text=None, model=self.spec.model, retries=attempt,
                                  latency_s=time.perf_counter() - start, error=describe(exc),
-                                 extra={"seed": seed})
+                                 extra={"seed": seed, "transient": retry and not isinstance(exc, EmptyReply)})
                 if isinstance(exc, EmptyReply):
                     # a deterministic backend would repeat itself with the same seed
                     seed = (seed + 1_000_003) % 2**32
