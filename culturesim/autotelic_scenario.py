@@ -14,16 +14,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from culturesim.personalities import registry
 from culturesim.scenario import (
     KeyPath,
     LLMSpec,
     NetworkSpec,
-    OutputSpec,
     PopulationSpec,
+    ScenarioBase,
     Strict,
-    SweepSpec,
-    _did_you_mean,
 )
 
 Weight = Annotated[float, Field(ge=0, le=1_000)]
@@ -94,28 +91,18 @@ class AutotelicSpec(Strict):
     max_tokens: MaxTokensSpec = Field(default_factory=MaxTokensSpec)
 
 
-class AutotelicScenario(Strict):
+class AutotelicScenario(ScenarioBase):
     kind: Literal["autotelic"]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
-    seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = 0
     steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = Field(
         description="steps; each agent plays autotelic.episodes_per_step episodes per step")
     population: PopulationSpec
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     llm: LLMSpec = Field(default_factory=LLMSpec)
-    output: OutputSpec = Field(default_factory=OutputSpec)
     game: GameSpec = Field(default_factory=GameSpec)
     autotelic: AutotelicSpec = Field(default_factory=AutotelicSpec)
-    sweep: SweepSpec | None = None
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
-        problems: list[tuple[KeyPath, str]] = []
-        known = registry(self.population.personalities)
-        for name in self.population.mix:
-            if name not in known:
-                problems.append((("population", "mix", name), f"unknown personality {name!r}"
-                                 f"{_did_you_mean(name, known)}; known: {', '.join(sorted(known))}"))
+        problems = self.population.unknown_personalities()
         if self.game.take > self.game.recipe:
             problems.append((("game", "take"), f"{self.game.take} ingredients to find but the recipe has "
                              f"only {self.game.recipe} (game.recipe)"))

@@ -16,9 +16,8 @@ from culturesim.personalities import registry
 from culturesim.scenario import (
     KeyPath,
     LLMSpec,
-    OutputSpec,
+    ScenarioBase,
     Strict,
-    SweepSpec,
     _did_you_mean,
     check_template,
 )
@@ -102,18 +101,13 @@ class ExposurePopulation(Strict):
     personalities: dict[str, str] = Field(default_factory=dict)
 
 
-class ExposureScenario(Strict):
+class ExposureScenario(ScenarioBase):
     kind: Literal["exposure"]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
-    seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = 0
     steps: Annotated[int, Field(strict=True, ge=1, le=100_000)] = Field(
         description="participants per chain (trials)")
     population: ExposurePopulation = Field(default_factory=ExposurePopulation)
     llm: LLMSpec = Field(default_factory=LLMSpec)
-    output: OutputSpec = Field(default_factory=OutputSpec)
     exposure: ExposureSpec = Field(default_factory=ExposureSpec)
-    sweep: SweepSpec | None = None
 
     def seeds_for(self, item: str) -> list[str]:
         return self.exposure.seed_ideas.get(item) or SEED_IDEAS.get(item, [])

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from culturesim.scenario import KeyPath, OutputSpec, Strict, SweepSpec
+from culturesim.scenario import KeyPath, ScenarioBase, Strict
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -53,15 +53,10 @@ class GardSpec(Strict):
     selection: SelectionSpec = Field(default_factory=SelectionSpec)
 
 
-class GardScenario(Strict):
+class GardScenario(ScenarioBase):
     kind: Literal["gard"]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
-    seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = 0
     steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = Field(description="runner steps (see gard)")
-    output: OutputSpec = Field(default_factory=OutputSpec)
     gard: GardSpec = Field(default_factory=GardSpec)
-    sweep: SweepSpec | None = None
 
     @property
     def splits_per_step(self) -> int:

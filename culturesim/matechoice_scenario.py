@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from culturesim.gp.primitives import FUNCTIONS
-from culturesim.scenario import KeyPath, NetworkSpec, OutputSpec, Strict, SweepSpec, _did_you_mean
+from culturesim.scenario import KeyPath, NetworkSpec, ScenarioBase, Strict, _did_you_mean
 
 Rate = Annotated[float, Field(ge=0, le=1)]
 Depth = Annotated[int, Field(strict=True, ge=0, le=100)]
@@ -91,17 +91,12 @@ class MateChoiceSpec(Strict):
         30, description="individuals sampled (seeded) for the mean pairwise tree edit distance")
 
 
-class MateChoiceScenario(Strict):
+class MateChoiceScenario(ScenarioBase):
     kind: Literal["matechoice"]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
-    seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = 0
     steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = Field(
         description="generations bred after the initial population")
     matechoice: MateChoiceSpec = Field(default_factory=MateChoiceSpec)
     network: NetworkSpec | None = Field(None, description="mates only among neighbours; none: panmictic")
-    output: OutputSpec = Field(default_factory=OutputSpec)
-    sweep: SweepSpec | None = None
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
         spec = self.matechoice

@@ -55,6 +55,13 @@ class PopulationSpec(Strict):
             raise ValueError("name at least one personality, e.g. {neutral: 1.0}")
         return mix
 
+    def unknown_personalities(self) -> list[tuple[KeyPath, str]]:
+        """The mix's names that are neither built in nor defined under ``personalities``."""
+        known = registry(self.personalities)
+        return [(("population", "mix", name), f"unknown personality {name!r}{_did_you_mean(name, known)}; "
+                 f"known: {', '.join(sorted(known))} (add your own under population.personalities)")
+                for name in self.mix if name not in known]
+
 
 class NetworkSpec(Strict):
     topology: str = "complete"
@@ -201,29 +208,36 @@ class SweepSpec(Strict):
         return self
 
 
-class CultureScenario(Strict):
-    kind: Literal["culture"]
+class ScenarioBase(Strict):
+    """What every kind's scenario has. A kind narrows ``kind`` to its name (and may
+    describe ``steps`` in its own terms) and adds its own blocks after these."""
+
+    kind: str
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
     seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = 0
     steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    sweep: SweepSpec | None = None
+
+    def cross_checks(self) -> list[tuple[KeyPath, str]]:
+        """Checks that span blocks, done after validation so each names its own key."""
+        return []
+
+
+class CultureScenario(ScenarioBase):
+    kind: Literal["culture"]
+    steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
     population: PopulationSpec
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     llm: LLMSpec = Field(default_factory=LLMSpec)
-    output: OutputSpec = Field(default_factory=OutputSpec)
     culture: CultureSpec = Field(default_factory=CultureSpec)
-    sweep: SweepSpec | None = None
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
         """Checks that span blocks; done after validation so each names its own key."""
         known = registry(self.population.personalities)
         listing = ", ".join(sorted(known))
-        problems = []
-        for name in self.population.mix:
-            if name not in known:
-                problems.append((("population", "mix", name), f"unknown personality {name!r}"
-                                 f"{_did_you_mean(name, known)}; known: {listing} "
-                                 f"(add your own under population.personalities)"))
+        problems = self.population.unknown_personalities()
         for name in self.culture.groups:
             if name not in known:
                 problems.append((("culture", "groups", name), f"{name!r} is not a personality"
