@@ -22,13 +22,13 @@ this bench sets it through a subclass of LLMSpec with that one field.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
+from quickstart_vs_raw import raw_llama_loop  # bench/ is the script's folder
 
 from culturesim import runner
 from culturesim import scenario as sc
@@ -76,16 +76,7 @@ def main() -> None:
     table = run_through_culturesim(scenario)[1]
 
     def raw_loop():
-        texts, tokens = [], 0
-        for row in table.iter_rows(named=True):
-            raw.reset()
-            out = raw.create_chat_completion(
-                messages=json.loads(row["messages"]), seed=row["seed"], temperature=llm.temperature,
-                top_p=llm.top_p, max_tokens=llm.max_tokens, stop=llm.stop or None,
-            )
-            texts.append(out["choices"][0]["message"]["content"].strip())
-            tokens += out["usage"]["completion_tokens"]
-        return texts, tokens
+        return raw_llama_loop(raw, table, llm)
 
     def timed_raw():
         start = time.perf_counter()

@@ -26,6 +26,21 @@ from culturesim.llm.local import PROVIDER_STATE, load_llama, smollm2_path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def raw_llama_loop(raw, table: pl.DataFrame, llm) -> tuple[list[str], int]:
+    """The baseline: plain llama-cpp-python, one request at a time, on the prompts and seeds
+    a culturesim run recorded (``table``: its ideas joined with their messages)."""
+    texts, tokens = [], 0
+    for row in table.iter_rows(named=True):
+        raw.reset()
+        out = raw.create_chat_completion(
+            messages=json.loads(row["messages"]), seed=row["seed"], temperature=llm.temperature,
+            top_p=llm.top_p, max_tokens=llm.max_tokens, stop=llm.stop or None,
+        )
+        texts.append(out["choices"][0]["message"]["content"].strip())
+        tokens += out["usage"]["completion_tokens"]
+    return texts, tokens
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "quickstart.yaml"))
@@ -52,16 +67,7 @@ def main() -> None:
     table = ideas.join(prompts, on="idea_id", how="left", maintain_order="left")
 
     def raw_loop():
-        texts, tokens = [], 0
-        for row in table.iter_rows(named=True):
-            raw.reset()
-            out = raw.create_chat_completion(
-                messages=json.loads(row["messages"]), seed=row["seed"], temperature=llm.temperature,
-                top_p=llm.top_p, max_tokens=llm.max_tokens, stop=llm.stop or None,
-            )
-            texts.append(out["choices"][0]["message"]["content"].strip())
-            tokens += out["usage"]["completion_tokens"]
-        return texts, tokens
+        return raw_llama_loop(raw, table, llm)
 
     start = time.perf_counter()
     raw_texts, raw_tokens = PROVIDER_STATE.on_worker(raw_loop)
