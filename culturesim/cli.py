@@ -41,10 +41,15 @@ def cmd_validate(args) -> int:
     loaded = sc.load(args.file, args.set)
     with naming(args.file):
         graph, _ = check(loaded, Path(args.file).resolve().parent)
-    network = getattr(getattr(loaded, "network", None), "topology", "chains")
+    if loaded.kind == "exposure":
+        network = f"chains network with {graph.number_of_edges()} edges"
+    elif getattr(loaded, "network", None) is None:
+        network = "no network (panmictic)"
+    else:
+        network = f"{loaded.network.topology} network with {graph.number_of_edges()} edges"
     llm = getattr(loaded, "llm", None)
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
-          f"{network} network with {graph.number_of_edges()} edges, {f'model {llm.model}' if llm else 'no LLM'})")
+          f"{network}, {f'model {llm.model}' if llm else 'no LLM'})")
     return 0
 
 
@@ -105,6 +110,13 @@ def cmd_sweep(args) -> int:
     return 0 if set(index["status"]) == {"done"} else EXIT_FAILED
 
 
+def _steps_in(manifest: dict) -> str:
+    """Steps a run will write: a kind that starts at step 0 (exposure's AI pool, GP's first
+    population) writes one more than ``steps``."""
+    total, first = manifest.get("steps_total"), manifest.get("first_step", 1)
+    return str(total - first + 1) if isinstance(total, int) and isinstance(first, int) else "?"
+
+
 def cmd_runs(args) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -120,7 +132,7 @@ def cmd_runs(args) -> int:
         counts = m.get("counts") or {}
         table.add_row(
             run.run_id, str(m.get("kind", "")), str(m.get("name", "")), str(m.get("status", "")),
-            f"{m.get('steps_completed', 0)}/{m.get('steps_total', '?')}",
+            f"{m.get('steps_completed', 0)}/{_steps_in(m)}",
             str(counts.get("ideas", "")), str(counts.get("failures", "")),
             str(m.get("started_at") or ""), str(m.get("ended_at") or ""),
         )
