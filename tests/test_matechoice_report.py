@@ -85,3 +85,20 @@ def test_report_of_one_run_and_printing(sweep_dir):
 def test_report_refuses_a_folder_without_runs(tmp_path):
     with pytest.raises(ValueError, match="no finished matechoice run"):
         report_table(tmp_path)
+
+
+def test_culturesim_report_prints_the_mode_table_of_a_sweep(sweep_dir, capsys):
+    from culturesim.cli import main
+
+    assert main(["report", str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    for mode in ("tournament", "random", "pimp"):
+        assert f"{mode} (n=4)" in out
+    assert "Kruskal" in out and "success" in out
+
+
+def test_culturesim_report_refuses_a_folder_of_other_kinds(tmp_path, capsys):
+    from culturesim.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no run of a reported kind" in capsys.readouterr().err
