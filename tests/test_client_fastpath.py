@@ -38,6 +38,7 @@ def requests(n, **kw):
 
 def llm(model, base, *, fast=True, **spec):
     spec.setdefault("cache", False)
+    spec.setdefault("outage_s", 0)  # these tests look at one batch's failures, not at outages
     return LLM(LLMSpec(model=model, api_base=base, **spec), backoff_s=0.001, max_backoff_s=0.01, fast_path=fast)
 
 

@@ -192,7 +192,7 @@ def wire():
 
 
 def ask(base: str, mode: str, fast: bool, n: int = 3):
-    llm = LLM(LLMSpec(model=f"openai/{mode}", api_base=base, cache=False, retries=2), fast_path=fast,
+    llm = LLM(LLMSpec(model=f"openai/{mode}", api_base=base, cache=False, retries=2, outage_s=0), fast_path=fast,
               backoff_s=0.001, max_backoff_s=0.005)
     reqs = [Request(messages=({"role": "user", "content": "tell"},), seed=100 + i) for i in range(n)]
     return llm.generate(reqs)

@@ -68,6 +68,7 @@ def requests(n, **kw):
 
 
 def fast_llm(model, **spec):
+    spec.setdefault("outage_s", 0)  # these tests look at one batch's failures, not at outages
     return LLM(LLMSpec(model=model, cache=False, **spec), backoff_s=0.001, max_backoff_s=0.01)
 
 
@@ -121,7 +122,7 @@ def test_cache_returns_identical_replies_and_is_keyed_by_seed(faulty, tmp_path):
 
 
 def test_failures_are_not_cached(faulty, tmp_path):
-    llm = LLM(LLMSpec(model="faulty/fail1", retries=0), cache_path=tmp_path / "c.sqlite",
+    llm = LLM(LLMSpec(model="faulty/fail1", retries=0, outage_s=0), cache_path=tmp_path / "c.sqlite",
               backoff_s=0.001)
     assert not llm.generate(requests(1))[0].ok
     second = llm.generate(requests(1))[0]

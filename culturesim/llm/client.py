@@ -167,6 +167,18 @@ def _describe_openai(exc: BaseException) -> str:
     return _describe(exc)
 
 
+# What a server that is down or restarting raises, by class name (litellm's, openai's,
+# aiohttp's and Python's), so that only those make generate() wait out an outage: a
+# server that answers, however badly, is not down.
+_UNREACHABLE = {"APIConnectionError", "APITimeoutError", "Timeout", "InternalServerError",
+                "ServiceUnavailableError", "ConnectionError", "ServerDisconnectedError",
+                "ClientConnectorError", "TimeoutError"}
+
+
+def _server_unreachable(exc: BaseException) -> bool:
+    return any(cls.__name__ in _UNREACHABLE for cls in type(exc).__mro__)
+
+
 def _classify(exc: BaseException) -> bool:
     """True if the error is worth retrying."""
     litellm = litellm_module()
@@ -445,7 +457,7 @@ class LLM:
                     # "transient": a server that may come back; generate() rides out an outage
                     return Reply(text=None, model=self.spec.model, retries=attempt,
                                  latency_s=time.perf_counter() - start, error=describe(exc),
-                                 extra={"seed": seed, "transient": retry and not isinstance(exc, EmptyReply)})
+                                 extra={"seed": seed, "transient": retry and _server_unreachable(exc)})
                 if isinstance(exc, EmptyReply):
                     # a deterministic backend would repeat itself with the same seed
                     seed = (seed + 1_000_003) % 2**32
