@@ -39,7 +39,7 @@ def scenario_file(tmp_path: Path, sweep: bool = False) -> Path:
         "kind": "culture", "name": "crash", "seed": 5, "steps": 8 if sweep else STEPS,
         "population": {"size": AGENTS, "mix": {"creative": 0.5, "not_creative": 0.5}},
         "network": {"topology": "ring"},
-        "llm": {"model": "echo/delay-0.005"},
+        "llm": {"model": "echo/delay-0.02"},
         "culture": {"update": "asynchronous"},
         "output": {"run_id": "crash"},
     }
@@ -202,7 +202,11 @@ class Killer:
         deadline = time.monotonic() + timeout
         while proc.poll() is None:
             if condition():
-                (os.killpg if group else os.kill)(proc.pid, signal.SIGKILL)
+                try:
+                    (os.killpg if group else os.kill)(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:  # it ended between poll() and the kill: it finished first
+                    assert proc.wait() == 0, proc.returncode
+                    return False
                 proc.wait()
                 while left := in_group(proc.pid):
                     assert time.monotonic() < deadline, f"processes outlived the one killed: {left}"
