@@ -152,36 +152,36 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
     try:
         model = make_model(scenario, graph, llm.generate if llm else None, run.run_id, cache_path=cache_path,
                            base_dir=base_dir, opened=opened)
-        run.path.mkdir(parents=True, exist_ok=True)
-        # the manifest comes last: its presence is what makes the folder a (resumable) run
-        run.write_table("agents", pl.DataFrame(model.agents_table()))
-        run.write_table("edges", pl.DataFrame(
-            [{"source": int(u), "target": int(v)} for u, v in graph.edges()],
-            schema={"source": pl.Int64, "target": pl.Int64},
-        ))
-        run.write_manifest({
-            "run_id": run.run_id,
-            "kind": scenario.kind,
-            "name": scenario.name,
-            "status": "running",
-            "scenario": resolved(scenario),
-            "seeds": {"run": scenario.seed, "network": [scenario.seed, 1],
-                      "request": "SeedSequence([run, step, agent_id]) -> uint32"},
-            "llm": {k: v for k, v in resolved(scenario).get("llm", {}).items() if k != "api_key_env"} or None,
-            "versions": versions(),
-            "host": platform.node(),
-            "started_at": now(),
-            "ended_at": None,
-            "steps_total": scenario.steps,
-            "first_step": model.first_step,
-            "steps_completed": 0,
-            "counts": {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0},
-            "sessions": [{"started_at": now(), "from_step": model.first_step}],
-            "scenario_dir": str(base_dir) if base_dir else None,
-            "network_directed": graph.is_directed(),
-            "error": None,
-        })
-        _execute(run, scenario, model, llm, show_progress)
+        with run.lock():  # makes the folder; one writer per run
+            # the manifest comes last: its presence is what makes the folder a (resumable) run
+            run.write_table("agents", pl.DataFrame(model.agents_table()))
+            run.write_table("edges", pl.DataFrame(
+                [{"source": int(u), "target": int(v)} for u, v in graph.edges()],
+                schema={"source": pl.Int64, "target": pl.Int64},
+            ))
+            run.write_manifest({
+                "run_id": run.run_id,
+                "kind": scenario.kind,
+                "name": scenario.name,
+                "status": "running",
+                "scenario": resolved(scenario),
+                "seeds": {"run": scenario.seed, "network": [scenario.seed, 1],
+                          "request": "SeedSequence([run, step, agent_id]) -> uint32"},
+                "llm": {k: v for k, v in resolved(scenario).get("llm", {}).items() if k != "api_key_env"} or None,
+                "versions": versions(),
+                "host": platform.node(),
+                "started_at": now(),
+                "ended_at": None,
+                "steps_total": scenario.steps,
+                "first_step": model.first_step,
+                "steps_completed": 0,
+                "counts": {"ideas": 0, "failures": 0, "prompt_tokens": 0, "completion_tokens": 0},
+                "sessions": [{"started_at": now(), "from_step": model.first_step}],
+                "scenario_dir": str(base_dir) if base_dir else None,
+                "network_directed": graph.is_directed(),
+                "error": None,
+            })
+            _execute(run, scenario, model, llm, show_progress)
     finally:
         for each in opened:
             each.close()
@@ -197,6 +197,11 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
     if not manifest.get("scenario"):
         raise RunError(f"{run.path} was not made by culturesim run (nothing to resume)")
     scenario = validate_data(manifest["scenario"], f"{run.manifest_path} (scenario)")
+    with run.lock():
+        return _resume_locked(run, manifest, scenario, show_progress)
+
+
+def _resume_locked(run: RunDir, manifest: dict, scenario: Scenario, show_progress: bool) -> RunDir:
     run.remove_temporaries()  # files a killed writer left half-written (store.py)
     cache_path = run.path.parent / ".cache" / "llm.sqlite"
     llm = open_llm(scenario, cache_path)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import platform
 import re
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,7 @@ def _fsync_dir(path: Path) -> None:
 # renaming it into place, so that a SIGKILL can be aimed at the middle of a write.
 WRITE_PAUSE_ENV = "CULTURESIM_TEST_WRITE_PAUSE_S"
 TEMP_SUFFIX = ".tmp"
+LOCK_NAME = ".lock"
 # room held back while a run is running, freed to record a failure when the disk is full
 RESERVE_NAME = ".space-reserve"
 RESERVE_BYTES = 64 * 1024
@@ -215,6 +218,35 @@ class RunDir:
         kept = f"steps {done[0]}-{done[-1]} are complete on disk" if done else "no step is complete yet"
         return StepWriteError(exc.errno, f"{what} ({exc.strerror or exc}): {kept}; once fixed, "
                                          f"continue with: culturesim run --resume {self.path}")
+
+    @contextmanager
+    def lock(self):
+        """Held by the one process writing this run (start or resume), so that a second
+        ``culturesim run --resume`` of the same run, or a second sweep over the same
+        folder, is refused instead of interleaving its steps with the first. The lock is
+        the kernel's (flock): a killed writer releases it with its last breath."""
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform: no protection, as before
+            yield
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK_NAME, "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise RunError(f"{self.path} is being written by {holder}; wait for it to end "
+                               f"(or stop it) before resuming") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()} on {platform.node()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def remove_temporaries(self) -> int:
         """Delete the half-written files a killed writer left (``.<name>.<random>.tmp``).

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from culturesim import runner
 from culturesim import scenario as sc
-from culturesim.store import RunDir
+from culturesim.store import RunDir, RunError
 
 WALK_SCHEMA = {"step": pl.Int64, "walker": pl.Int64, "position": pl.Float64}
 
@@ -137,3 +137,32 @@ def test_validate_reports_no_llm(walk_kind, tmp_path, capsys):
     path.write_text("kind: walk\nname: w\nsteps: 3\n")
     assert main(["validate", str(path)]) == 0
     assert "no LLM" in capsys.readouterr().out
+
+
+def test_a_run_being_written_cannot_be_resumed_by_another_process(walk_kind, tmp_path):
+    """One writer per run: a second resume would interleave its steps with the first's."""
+    import subprocess
+    import sys
+
+    broken = scenario(fail_at=3)
+    with pytest.raises(RuntimeError):
+        runner.start(broken, out=tmp_path, show_progress=False)
+    (path,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time\n"
+        f"h = open({str(path / '.lock')!r}, 'a+'); fcntl.flock(h.fileno(), fcntl.LOCK_EX)\n"
+        "h.seek(0); h.truncate(); h.write('process 4242 on elsewhere'); h.flush()\n"
+        "print('held', flush=True); time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError, match="being written by process 4242 on elsewhere"):
+            runner.resume(path, show_progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the writer gone (its lock released by the kernel), the resume goes ahead
+    manifest = RunDir(path).read_manifest()
+    manifest["scenario"]["walk"]["fail_at"] = None
+    RunDir(path).write_manifest(manifest)
+    runner.resume(path, show_progress=False)
+    assert RunDir(path).read_manifest()["status"] == "done"
