@@ -41,7 +41,10 @@ if mode == "resume":
     runner.resume(run.path, show_progress=False)
 else:
     runner.start(sc.load(path), out=out, show_progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.perf_counter() - started)
+# VmHWM: this program's own peak (ru_maxrss would carry the parent's across exec)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+peak = int(hwm[0].split()[1]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(peak, time.perf_counter() - started)
 """
 
 

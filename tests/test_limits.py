@@ -29,7 +29,10 @@ import resource, sys
 from pathlib import Path
 from culturesim import runner, scenario as sc
 runner.start(sc.load(sys.argv[1]), out=sys.argv[2], show_progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM is this program's own peak; ru_maxrss would also carry the forking parent's (pytest's,
+# over 1 GiB once torch is loaded), since Linux keeps it across exec
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+print(int(hwm[0].split()[1]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 
