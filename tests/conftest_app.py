@@ -130,3 +130,38 @@ def browser_app(results_dir, tmp_path_factory):
         duo.start_server(app)
         duo.download_dir = download
         yield duo
+
+
+# --- reading rendered Dash trees (shared by the app's section tests) ---------------------
+
+def walk(component):
+    """Every component and every text in a Dash component tree."""
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if isinstance(child, str):
+            yield child
+        elif child is not None and not isinstance(child, (int, float)):
+            yield from walk(child)
+
+
+def section_graph(component, prefix: str):
+    """The dcc.Graph of a section plot (its pattern-matching id) inside ``component``."""
+    from dash import dcc
+
+    from app.sections import GRAPH, section_id
+
+    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == section_id(GRAPH, prefix))
+
+
+def section_csv(component, prefix: str) -> pl.DataFrame:
+    """The data a section plot offers as CSV (its ``data:`` link), read back."""
+    import io
+    from urllib.parse import unquote
+
+    from dash import html
+
+    link = next(c for c in walk(component) if isinstance(c, html.A) and getattr(c, "id", None) == f"{prefix}-csv-link")
+    head, _, body = link.href.partition(",")
+    assert head == "data:text/csv;charset=utf-8" and link.download == f"{prefix}.csv"
+    return pl.read_csv(io.StringIO(unquote(body)))

@@ -10,15 +10,13 @@ scikit-learn's TF-IDF, kappa and confusion matrix, numpy's eigenvalues).
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import shutil
-from urllib.parse import unquote
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest_app import copy_run, section_csv, section_graph, walk
 from dash import dash_table, dcc, html
 from test_autotelic_model import ScriptedJudge
 
@@ -74,19 +72,19 @@ def root(tmp_path_factory):
         "output": {"run_id": "at"}}, "test")
     run = runner.start(s, out=root, show_progress=False)
     assert run.read_manifest()["status"] == "done"
-    live = copy(root, "at", "at-live")
+    live = copy_run(root, "at", "at-live")
     for table in ("ideas", "prompts", "episodes", "repertoire"):
         (live / f"{table}.parquet").unlink()
     for folder in ("steps", "prompts", "episodes", "repertoire"):
         for part in (live / folder).glob("*.parquet"):
             if int(part.stem) > 3:
                 part.unlink()
-    empty = copy(root, "at", "at-empty")
+    empty = copy_run(root, "at", "at-empty")
     for table in ("ideas", "prompts", "episodes", "repertoire"):
         (empty / f"{table}.parquet").unlink()
     for folder in ("steps", "prompts", "episodes", "repertoire"):
         shutil.rmtree(empty / folder)
-    evil = copy(root, "at", "at-evil")
+    evil = copy_run(root, "at", "at-evil")
     rep = pl.read_parquet(evil / "repertoire.parquet")
     first = rep.filter(pl.col("step") == 6)["goal"][0]
     rep.with_columns(pl.when(pl.col("goal") == first).then(pl.lit(EVIL)).otherwise(pl.col("goal")).alias(
@@ -94,13 +92,7 @@ def root(tmp_path_factory):
     return root
 
 
-def copy(root, source: str, target: str):
-    dest = root / target
-    shutil.copytree(root / source, dest)
-    manifest = json.loads((dest / "manifest.json").read_text())
-    manifest["run_id"] = target
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-    return dest
+
 
 
 @pytest.fixture(scope="module")
@@ -120,34 +112,11 @@ def tables(root) -> tuple[pl.DataFrame, pl.DataFrame]:
 # ------------------------------------------------------------------------------ helpers
 
 
-def walk(component):
-    yield component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if isinstance(child, str):
-            yield child
-        elif child is not None and not isinstance(child, (int, float)):
-            yield from walk(child)
-
-
 def render(res, title_start: str, rel: str = "at"):
     from app.kinds import sections_for
 
     section = next(s for s in sections_for("autotelic") if s.title.startswith(title_start))
     return section.render(res, rel)
-
-
-def graph(component, prefix: str) -> dcc.Graph:
-    from app.sections import GRAPH, section_id
-
-    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == section_id(GRAPH, prefix))
-
-
-def csv(component, prefix: str) -> pl.DataFrame:
-    link = next(c for c in walk(component) if isinstance(c, html.A) and getattr(c, "id", None) == f"{prefix}-csv-link")
-    head, _, body = link.href.partition(",")
-    assert head == "data:text/csv;charset=utf-8" and link.download == f"{prefix}.csv"
-    return pl.read_csv(io.StringIO(unquote(body)))
 
 
 def lines(fig, subplot: int = 1) -> dict[str, tuple[list, list]]:
@@ -192,10 +161,10 @@ def test_goals_known_and_mastered_are_analysis_counts(res, tables):
     _, rep = tables
     expected = mastered_goals(rep)
     body = render(res, "Goals known")
-    fig = graph(body, "at-goals").figure
+    fig = section_graph(body, "at-goals").figure
     same(lines(fig, 1), as_lines(expected, "known"))
     same(lines(fig, 2), as_lines(expected, "mastered"))
-    frames_equal(csv(body, "at-goals").drop("who"), expected, ["step", "agent_id"])
+    frames_equal(section_csv(body, "at-goals").drop("who"), expected, ["step", "agent_id"])
     # by hand, from the rows: an agent knows its rows; the population its distinct goal texts
     for step in (1, 6):
         rows = rep.filter(pl.col("step") == step).select("agent_id", "goal", "mastered").rows()
@@ -216,8 +185,8 @@ def test_goal_diversity_is_analysis_with_tfidf(res, tables):
 
     _, rep = tables
     body = render(res, "Goal diversity")
-    fig = graph(body, "at-diversity").figure
-    drawn = csv(body, "at-diversity")
+    fig = section_graph(body, "at-diversity").figure
+    drawn = section_csv(body, "at-diversity")
     for row, kind in ((0, "mastered"), (1, "known")):
         expected = goal_diversity(rep, TfidfEmbedder(), mastered_only=kind == "mastered")
         assert not expected.is_empty()
@@ -264,10 +233,10 @@ def test_overlap_heatmaps_are_jaccard_of_the_goal_sets(res, root, tables):
     assert tabs.value == "6" and tabs.persistence == "at"  # the last step first; the user's choice kept
     neighbours = {tuple(sorted(e)) for e in edges.rows()}
     assert neighbours == {(0, 1), (1, 2), (2, 3), (0, 3)}  # the ring
-    cells = csv(body, "at-overlap-cells")
+    cells = section_csv(body, "at-overlap-cells")
     for tab in tabs.children:
         step = int(tab.value)
-        fig = graph(tab, f"at-overlap-step{step}").figure
+        fig = section_graph(tab, f"at-overlap-step{step}").figure
         for trace, kind in zip(fig.data, ("mastered", "known"), strict=True):
             sets = sets_at(rep, step, kind == "mastered")
             z = [[None if not (sets[a] | sets[b]) else len(sets[a] & sets[b]) / len(sets[a] | sets[b])
@@ -282,11 +251,11 @@ def test_overlap_heatmaps_are_jaccard_of_the_goal_sets(res, root, tables):
             near = [z[a][b] for a, b in neighbours if z[a][b] is not None]
             assert row["mean_jaccard"] == (pytest.approx(np.mean(pairs)) if pairs else None)
             assert row["neighbour_jaccard"] == (pytest.approx(np.mean(near)) if near else None)
-    assert any(v is not None and 0 < v < 1 for r in graph(tabs.children[-1], "at-overlap-step6").figure.data[0].z
-               for v in r)
+    last = section_graph(tabs.children[-1], "at-overlap-step6").figure.data[0].z
+    assert any(v is not None and 0 < v < 1 for r in last for v in r)
     # the line over steps: analysis' frame, drawn and exported
-    fig = graph(body, "at-overlap").figure
-    drawn = csv(body, "at-overlap")
+    fig = section_graph(body, "at-overlap").figure
+    drawn = section_csv(body, "at-overlap")
     for kind, label in (("mastered", "mastered goals"), ("known", "all known goals")):
         expected = repertoire_overlap(rep, [0, 1, 2, 3], edges=edges, mastered_only=kind == "mastered")
         traces = {t.name: t for t in fig.data}
@@ -309,7 +278,7 @@ def test_overlap_offers_evenly_spaced_steps_when_there_are_many(res, monkeypatch
     assert len(offered) == 3 and offered[0] == 1 and offered[-1] == 6 and abs(offered[1] - 3.5) <= 0.5
     assert tabs.value == "6"
     assert any(isinstance(t, str) and "3 of 6 steps" in t for t in walk(body))
-    assert sorted(csv(body, "at-overlap-cells")["step"].unique().to_list()) == offered
+    assert sorted(section_csv(body, "at-overlap-cells")["step"].unique().to_list()) == offered
 
 
 def test_coverage_and_reward_agreement(res, tables):
@@ -319,22 +288,22 @@ def test_coverage_and_reward_agreement(res, tables):
 
     eps, _ = tables
     body = render(res, "Evaluation coverage")
-    fig = graph(body, "at-coverage").figure
+    fig = section_graph(body, "at-coverage").figure
     expected = coverage(eps)
     same(lines(fig), as_lines(expected, "coverage"))
-    frames_equal(csv(body, "at-coverage").drop("who"), expected, ["step", "agent_id"])
+    frames_equal(section_csv(body, "at-coverage").drop("who"), expected, ["step", "agent_id"])
     # by hand: distinct evaluation goals reached by anyone by the last step, over the game's total
     reached = {(g, goal) for g, goals in eps.select("game", "eval_achieved").rows() for goal in goals}
     total = eps.group_by("game").agg(pl.col("eval_total").first())["eval_total"].sum()
     x, y = lines(fig)["population"]
     assert y[x.index(6)] == pytest.approx(len(reached) / total) and 0 < len(reached) < total
     # agreement per step: analysis' frame
-    fig = graph(body, "at-agreement").figure
+    fig = section_graph(body, "at-agreement").figure
     expected = reward_agreement(eps, by="step")
     traces = {t.name: t for t in fig.data}
     assert list(traces["agreement"].y) == expected["agreement"].to_list()
     assert list(traces["Cohen's kappa"].y) == expected["kappa"].to_list()
-    frames_equal(csv(body, "at-agreement"), expected, ["step"])
+    frames_equal(section_csv(body, "at-agreement"), expected, ["step"])
     # the summary table against scikit-learn, over every episode with both verdicts
     judged = eps.filter(pl.col("llm_reward").is_not_null() & pl.col("oracle_success").is_not_null())
     llm, oracle = judged["llm_reward"].to_list(), judged["oracle_success"].to_list()
@@ -402,9 +371,9 @@ def test_a_running_run_is_drawn_from_its_step_parts(res, root):
     eps = pl.concat([pl.read_parquet(p) for p in sorted((root / "at-live" / "episodes").glob("*.parquet"))])
     assert sorted(rep["step"].unique().to_list()) == [1, 2, 3]
     body = render(res, "Goals known", "at-live")
-    same(lines(graph(body, "at-goals").figure, 1), as_lines(mastered_goals(rep), "known"))
+    same(lines(section_graph(body, "at-goals").figure, 1), as_lines(mastered_goals(rep), "known"))
     body = render(res, "Evaluation coverage", "at-live")
-    same(lines(graph(body, "at-coverage").figure), as_lines(coverage(eps), "coverage"))
+    same(lines(section_graph(body, "at-coverage").figure), as_lines(coverage(eps), "coverage"))
     tabs = next(c for c in walk(render(res, "Repertoire overlap", "at-live")) if isinstance(c, dcc.Tabs))
     assert tabs.value == "3"
     grid = next(c for c in walk(render(res, "Goals per agent", "at-live")) if isinstance(c, dash_table.DataTable))

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from urllib.parse import unquote
 
 import numpy as np
 import polars as pl
 import pytest
-from conftest_app import REPO, browser_app  # noqa: F401 - fixture
+from conftest_app import REPO, browser_app, section_csv, section_graph, walk  # noqa: F401 - fixture
 from dash import dcc, html
 
 from app.data import Results
@@ -78,36 +77,10 @@ def res(results_dir) -> Results:
 # ------------------------------------------------------------------------------ helpers
 
 
-def walk(component):
-    """Every component and every text in a Dash component tree."""
-    yield component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, (list, tuple)) else [children]:
-        if isinstance(child, str):
-            yield child
-        elif child is not None and not isinstance(child, (int, float)):
-            yield from walk(child)
-
-
 def section(kind: str, title_start: str):
     from app.kinds import sections_for
 
     return next(s for s in sections_for(kind) if s.title.startswith(title_start))
-
-
-def graph_of(component, prefix: str):
-    from app.sections import GRAPH, section_id
-
-    return next(c for c in walk(component) if isinstance(c, dcc.Graph) and c.id == section_id(GRAPH, prefix))
-
-
-def csv_of(component, prefix: str) -> pl.DataFrame:
-    link = next(c for c in walk(component) if isinstance(c, html.A) and getattr(c, "id", None) == f"{prefix}-csv-link")
-    head, _, body = link.href.partition(",")
-    assert head == "data:text/csv;charset=utf-8" and link.download == f"{prefix}.csv"
-    import io
-
-    return pl.read_csv(io.StringIO(unquote(body)))
 
 
 def traces_by_name(fig) -> dict:
@@ -142,13 +115,13 @@ def test_matechoice_sections_draw_the_generations_table(res, results_dir):
     }
     for (title, prefix), columns in checks.items():
         body = section("matechoice", title).render(res, "mc")
-        fig = graph_of(body, prefix).figure
+        fig = section_graph(body, prefix).figure
         drawn = traces_by_name(fig)
         assert set(drawn) == set(columns), title
         for name, column in columns.items():
             assert list(drawn[name].x) == gens["step"].to_list()
             assert list(drawn[name].y) == as_plotted(gens[column].to_list()), (title, name)
-        csv = csv_of(body, prefix)
+        csv = section_csv(body, prefix)
         assert csv.columns == ["step", *columns.values()]
         for column in columns.values():
             assert np.allclose(csv[column].to_numpy(), gens[column].cast(pl.Float64).to_numpy(), equal_nan=True)
@@ -174,7 +147,7 @@ def test_best_individual_is_the_lowest_error_of_the_last_generation(res, results
 
 def test_a_tournament_run_has_no_preferences_and_says_so(res):
     body = section("matechoice", "Tree").render(res, "mc-tournament")
-    fig = graph_of(body, "mc-sizes").figure
+    fig = section_graph(body, "mc-sizes").figure
     assert set(traces_by_name(fig)) == {"mean size", "best's size", "mean depth"}
     assert "no preference" in texts(body)
 
@@ -187,13 +160,13 @@ def test_a_running_run_is_drawn_from_its_step_parts(res, results_dir):
     manifest = json.loads((root / "mc-live" / "manifest.json").read_text())
     manifest.update(run_id="mc-live", status="running")
     (root / "mc-live" / "manifest.json").write_text(json.dumps(manifest))
-    done = graph_of(section("matechoice", "Error").render(res, "mc"), "mc-errors").figure
-    live = graph_of(section("matechoice", "Error").render(res, "mc-live"), "mc-errors").figure
+    done = section_graph(section("matechoice", "Error").render(res, "mc"), "mc-errors").figure
+    live = section_graph(section("matechoice", "Error").render(res, "mc-live"), "mc-errors").figure
     assert [list(t.y) for t in live.data] == [list(t.y) for t in done.data]
     # the cached section follows the files: without the last step's parts, one generation fewer
     for folder in ("steps", "generations", "individuals"):
         (root / "mc-live" / folder / "00004.parquet").unlink()
-    live = graph_of(section("matechoice", "Error").render(res, "mc-live"), "mc-errors").figure
+    live = section_graph(section("matechoice", "Error").render(res, "mc-live"), "mc-errors").figure
     assert [list(t.y) for t in live.data] == [list(t.y)[:4] for t in done.data]
     genome = next(c for c in walk(section("matechoice", "Best").render(res, "mc-live"))
                   if getattr(c, "id", None) == "mc-best-genome")
@@ -307,16 +280,16 @@ def test_gard_sections_draw_the_tables(res, results_dir):
     splits = pl.read_parquet(run / "assemblies.parquet").sort("split_id").filter(
         pl.col("similarity_to_parent").is_not_null())
     body = section("gard", "Heredity").render(res, "gard")
-    fig = graph_of(body, "gard-sim").figure
+    fig = section_graph(body, "gard-sim").figure
     drawn = sorted(y for t in fig.data for y in t.y)
     assert drawn == sorted(splits["similarity_to_parent"].to_list())
     above = [y for t in fig.data if t.name.startswith("composome") for y in t.y]
     assert sorted(above) == sorted(v for v in splits["similarity_to_parent"] if v > 0.9)
     assert [s.y0 for s in fig.layout.shapes] == [0.9]
-    assert csv_of(body, "gard-sim")["split_id"].to_list() == splits["split_id"].to_list()
+    assert section_csv(body, "gard-sim")["split_id"].to_list() == splits["split_id"].to_list()
 
     body = section("gard", "Composomes").render(res, "gard")
-    fig = graph_of(body, "gard-share").figure
+    fig = section_graph(body, "gard-share").figure
     steps = sorted(set(splits["step"].to_list()))
     share = [float(np.mean(splits.filter(pl.col("step") == s)["similarity_to_parent"].to_numpy() > 0.9))
              for s in steps]
@@ -324,7 +297,7 @@ def test_gard_sections_draw_the_tables(res, results_dir):
     assert list(bar.x) == steps and np.allclose(bar.y, share)
 
     body = section("gard", "Compotypes").render(res, "gard")
-    fig = graph_of(body, "gard-compotypes").figure
+    fig = section_graph(body, "gard-compotypes").figure
     clustered = sum(len(t.x) for t in fig.data if t.name.startswith("compotype"))
     assert clustered == sum(v > 0.9 for v in splits["similarity_to_parent"])  # every composome has a compotype
     assert sum(len(t.x) for t in fig.data) == pl.read_parquet(run / "assemblies.parquet").height
@@ -337,10 +310,10 @@ def test_gard_sections_draw_the_tables(res, results_dir):
 
     timeline = pl.read_parquet(run / "timeline.parquet").sort("step")
     body = section("gard", "Timeline").render(res, "gard")
-    drawn = traces_by_name(graph_of(body, "gard-timeline").figure)
+    drawn = traces_by_name(section_graph(body, "gard-timeline").figure)
     for name, column in (("time", "time"), ("events", "events"), ("deaths", "deaths"), ("mean size", "mean_size")):
         assert list(drawn[name].y) == timeline[column].to_list()
-    assert csv_of(body, "gard-timeline").equals(timeline)
+    assert section_csv(body, "gard-timeline").equals(timeline)
 
 
 def test_a_long_run_draws_evenly_spaced_splits_and_says_so(results_dir, monkeypatch):
@@ -351,7 +324,7 @@ def test_a_long_run_draws_evenly_spaced_splits_and_says_so(results_dir, monkeypa
     splits = pl.read_parquet(results_dir["root"] / "gard" / "assemblies.parquet").sort("split_id").filter(
         pl.col("similarity_to_parent").is_not_null())
     body = section("gard", "Heredity").render(res, "gard")
-    ids = csv_of(body, "gard-sim")["split_id"].to_list()
+    ids = section_csv(body, "gard-sim")["split_id"].to_list()
     assert len(ids) == 10 and ids[0] == splits["split_id"][0] and ids[-1] == splits["split_id"][-1]
     assert set(ids) <= set(splits["split_id"]) and ids == sorted(ids)
     assert f"showing 10 of {splits.height} splits" in texts(body)
