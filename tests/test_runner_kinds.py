@@ -65,9 +65,6 @@ class WalkModel(mesa.Model):
     def next_step(self):
         return self.first_step + self.done
 
-    def planned_requests(self, first, last):
-        return 0
-
     def agents_table(self):
         return [{"agent_id": i, "community": None} for i in range(len(self.position))]
 

@@ -110,9 +110,6 @@ class GardModel(mesa.Model):
     def next_step(self) -> int:
         return self.first_step + self.steps
 
-    def planned_requests(self, first: int, last: int) -> int:
-        return 0
-
     def agents_table(self) -> list[dict]:
         return [{"agent_id": k, "community": None, "mode": self.scenario.gard.mode} for k in range(self.world.m)]
 

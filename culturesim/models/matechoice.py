@@ -165,9 +165,6 @@ class MateChoiceModel(mesa.Model):
     def next_step(self) -> int:
         return self.first_step + self.steps
 
-    def planned_requests(self, first: int, last: int) -> int:
-        return 0
-
     def agents_table(self) -> list[dict]:
         return [{"agent_id": a.slot, "community": self.graph.nodes[a.slot].get("community"),
                  "degree": int(self.graph.degree(a.slot))} for a in self.individuals]
