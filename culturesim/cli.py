@@ -192,10 +192,13 @@ def cmd_report(args) -> int:
         from analysis.analyze import runs_under
     except ImportError as exc:
         return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    from culturesim.store import RunDir
+
     path = Path(args.path)
     if not path.exists():
         return _fail([f"{path}: no such run or folder"])
-    kinds = {r.read_manifest().get("kind") for r in runs_under(path)}
+    kind_of = {r.path: r.read_manifest().get("kind") for r in runs_under(path)}
+    kinds = set(kind_of.values())
     if "matechoice" in kinds:
         from rich.console import Console
 
@@ -212,7 +215,7 @@ def cmd_report(args) -> int:
     if "exposure" not in kinds:
         return _fail([f"{path}: no run of a reported kind here (culturesim report reads runs of kind "
                       f"{' or '.join(REPORTED_KINDS)})"])
-    return _exposure_report(args, [r for r in runs_under(path) if r.read_manifest().get("kind") == "exposure"])
+    return _exposure_report(args, [RunDir(p) for p, kind in kind_of.items() if kind == "exposure"])
 
 
 def _exposure_report(args, runs) -> int:
