@@ -60,7 +60,7 @@ def both(server, model, reqs, **spec):
 
 def essentials(reply):
     return (reply.text, reply.model, reply.prompt_tokens, reply.completion_tokens, reply.retries,
-            reply.finish_reason, reply.extra, reply.error and reply.error.split(":")[0])
+            reply.finish_reason, reply.seed, reply.transient, reply.error and reply.error.split(":")[0])
 
 
 def test_which_models_take_the_fast_path():
@@ -186,7 +186,7 @@ def test_an_outage_longer_than_the_retries_is_ridden_out(capsys):
         timer.join()
         server.stop()
     assert all(r.ok for r in replies), [r.error for r in replies]
-    assert [r.text for r in replies] == [f"reply to seed {r.extra['seed']}" for r in replies]
+    assert [r.text for r in replies] == [f"reply to seed {r.seed}" for r in replies]
     assert "the server may be down" in capsys.readouterr().err
 
 

@@ -143,7 +143,7 @@ def test_embedded_model_is_deterministic_per_seed_and_keeps_order(smol):
     assert replies[0].text == replies[2].text  # same seed, same text, even with another call between
     assert replies[0].text != replies[1].text
     assert all(r.completion_tokens > 0 and r.prompt_tokens > 0 and r.latency_s > 0 for r in replies)
-    assert [r.extra["seed"] for r in replies] == [11, 12, 11]
+    assert [r.seed for r in replies] == [11, 12, 11]
 
 
 def test_embedded_model_loads_without_amx_extra_buffers(smol):

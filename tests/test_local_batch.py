@@ -25,7 +25,7 @@ def messages(subject: str) -> tuple[dict, ...]:
 
 def essentials(reply):
     return (reply.text, reply.prompt_tokens, reply.completion_tokens, reply.finish_reason, reply.error,
-            reply.extra, reply.retries)
+            reply.seed, reply.transient, reply.retries)
 
 
 @pytest.fixture(scope="module")

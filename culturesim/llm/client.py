@@ -248,7 +248,7 @@ class LLM:
         for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
             if key in hits:
                 hit = hits[key]
-                hit.extra["seed"] = req.seed
+                hit.seed = req.seed
                 replies[i] = hit
                 if on_reply:
                     on_reply(hit)
@@ -276,7 +276,7 @@ class LLM:
         waited, pause = 0.0, 2.0
         while True:
             replies = self._send(requests, on_reply)
-            down = all(not r.ok and r.extra.get("transient") for r in replies)
+            down = all(not r.ok and r.transient for r in replies)
             if not down or waited >= self.spec.outage_s:
                 return replies
             wait = min(pause, self.spec.outage_s - waited)
@@ -359,7 +359,7 @@ class LLM:
                               prompt_tokens=res.prompt_tokens if not error else 0,
                               completion_tokens=res.completion_tokens if not error else 0,
                               latency_s=res.latency_s, finish_reason=None if error else res.finish_reason,
-                              error=error, extra={"seed": seeds[i]})
+                              error=error, seed=seeds[i])
                 replies[i] = reply
                 if on_reply:
                     on_reply(reply)
@@ -449,7 +449,7 @@ class LLM:
                     latency_s=time.perf_counter() - start,
                     retries=attempt,
                     finish_reason=finish_reason,
-                    extra={"seed": seed},
+                    seed=seed,
                 )
             except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reply
                 retry = isinstance(exc, EmptyReply) or classify(exc)
@@ -457,7 +457,7 @@ class LLM:
                     # "transient": a server that may come back; generate() rides out an outage
                     return Reply(text=None, model=self.spec.model, retries=attempt,
                                  latency_s=time.perf_counter() - start, error=describe(exc),
-                                 extra={"seed": seed, "transient": retry and _server_unreachable(exc)})
+                                 seed=seed, transient=retry and _server_unreachable(exc))
                 if isinstance(exc, EmptyReply):
                     # a deterministic backend would repeat itself with the same seed
                     seed = (seed + 1_000_003) % 2**32

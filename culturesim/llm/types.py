@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class Reply:
     retries: int = 0
     error: str | None = None
     finish_reason: str | None = None
-    extra: dict = field(default_factory=dict)
+    seed: int | None = None  # the seed the reply was decoded with (a retry of an empty reply reseeds)
+    transient: bool = False  # failed on a server that may come back: generate() rides out an outage
 
     @property
     def ok(self) -> bool:

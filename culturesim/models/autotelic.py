@@ -512,7 +512,7 @@ class AutotelicModel(mesa.Model):
             "run_id": self.run_id, "step": step, "agent_id": plan.agent.agent_id, "idea_id": idea_id,
             "text": reply.text if reply.ok else None, "parent_ids": parents, "operation": operation,
             "source": "llm", "personality": plan.agent.personality, "model": reply.model,
-            "seed": reply.extra.get("seed", request.seed), "prompt_tokens": reply.prompt_tokens,
+            "seed": reply.seed if reply.seed is not None else request.seed, "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens, "latency_s": reply.latency_s, "cached": reply.cached,
             "retries": reply.retries, "error": reply.error,
         })

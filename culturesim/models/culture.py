@@ -295,7 +295,7 @@ class CultureModel(mesa.Model):
             "source": source,
             "personality": agent.personality,
             "model": reply.model if reply else None,
-            "seed": reply.extra.get("seed") if reply else None,
+            "seed": reply.seed if reply else None,
             "prompt_tokens": reply.prompt_tokens if reply else 0,
             "completion_tokens": reply.completion_tokens if reply else 0,
             "latency_s": reply.latency_s if reply else 0.0,

@@ -265,7 +265,7 @@ class ExposureModel(mesa.Model):
             "run_id": self.run_id, "step": step, "agent_id": agent_id, "idea_id": idea_id, "text": text,
             "parent_ids": parents, "operation": operation, "source": source,
             "personality": self.participants[agent_id].persona if agent_id is not None else None,
-            "model": reply.model if reply else None, "seed": reply.extra.get("seed") if reply else None,
+            "model": reply.model if reply else None, "seed": reply.seed if reply else None,
             "prompt_tokens": reply.prompt_tokens if reply else 0,
             "completion_tokens": reply.completion_tokens if reply else 0,
             "latency_s": reply.latency_s if reply else 0.0, "cached": reply.cached if reply else False,
