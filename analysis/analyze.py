@@ -15,18 +15,20 @@ import polars as pl
 
 from analysis import diversity, dynamics
 from analysis.embeddings import Embedder, embed_texts
-from culturesim.store import RunDir, list_runs, write_parquet
+from culturesim.store import (  # noqa: F401 (runs_under: re-exported)
+    RunDir,
+    list_runs,
+    population_ideas,
+    runs_under,
+    write_parquet,
+)
 
 METRICS_SCHEMA = {"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "value": pl.Float64}
 
 
 def valid_ideas(run: RunDir) -> pl.DataFrame:
-    """The population's ideas that exist: failed agent-steps carry no text, and ideas
-    held by no agent (an exposure run's AI pool and seeds) are material, not population."""
-    ideas = run.ideas()
-    return ideas.filter(
-        pl.col("text").is_not_null() & pl.col("error").is_null() & pl.col("agent_id").is_not_null()
-    ).sort("step", "agent_id")
+    """The population's ideas (culturesim.store.population_ideas), in step and agent order."""
+    return population_ideas(run.ideas()).sort("step", "agent_id")
 
 
 def _defined(fn: Callable[[], float]) -> float | None:
@@ -123,11 +125,3 @@ def _merged(path: Path, table: pl.DataFrame, embedder: str) -> pl.DataFrame:
         return table
     kept = pl.read_parquet(path).filter(pl.col("embedder") != embedder)
     return pl.concat([kept, table], how="vertical_relaxed") if kept.height else table
-
-
-def runs_under(path: str | Path) -> list[RunDir]:
-    """A run folder itself, or every run folder inside ``path``."""
-    run = RunDir(path)
-    if run.exists():
-        return [run]
-    return [r for r, _ in list_runs(path)]

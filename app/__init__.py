@@ -48,7 +48,7 @@ def create_app(results_dir: str | Path | None = None, *, title: str = "culturesi
     from dash import Input, Output, dcc, html
 
     from app.data import Results
-    from app.kinds import load_kind_modules
+    from app.kinds import load_kind_views
     from app.launcher import Launcher
 
     res = Results(results_dir or os.environ.get("CULTURESIM_RESULTS", "results"))
@@ -56,7 +56,7 @@ def create_app(results_dir: str | Path | None = None, *, title: str = "culturesi
                     assets_folder=str(Path(__file__).parent / "assets"), update_title=None)
     app.server.config["CULTURESIM_RESULTS"] = res
     app.server.config["CULTURESIM_LAUNCHER"] = Launcher(res)
-    load_kind_modules()
+    load_kind_views()
     threading.Thread(target=_warm_imports, name="culturesim-app-warm", daemon=True).start()
     for module in page_modules():
         module.register(app)

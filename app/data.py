@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import threading
 import time
@@ -29,11 +28,9 @@ from typing import Any
 
 import polars as pl
 
-from culturesim.store import IDEAS_SCHEMA, RunDir, RunError
+from culturesim.store import IDEAS_SCHEMA, RunDir, RunError, population_ideas
 
-_STEP_FILE = re.compile(r"^(\d{5,})\.parquet$")
 TABLES = ("ideas", "agents", "edges", "metrics")  # whole-run tables whose footers the listing checks
-RUN_KINDS_WITH_IDEAS = ("culture", "exposure")
 
 
 class Refused(ValueError):
@@ -319,34 +316,21 @@ class Results:
 
         return self.cache.get(("parquet", str(path)), stamp(path), read)
 
-    def _parts(self, rel: str, folder: Path, schema: dict | None) -> pl.DataFrame:
-        """Per-step parts of a running run, each read once (a new step reads one file)."""
-        try:
-            names = sorted(n for n in os.listdir(folder) if _STEP_FILE.match(n))
-            if folder.name != "steps":  # a kind's part counts once its step is complete (ideas part written)
-                done = set(os.listdir(folder.parent / "steps")) if (folder.parent / "steps").is_dir() else set()
-                names = [n for n in names if n in done]
-        except FileNotFoundError:
-            names = []
-        frames = [self._parquet(rel, folder / n, f"{folder.name}/{n}") for n in names]
+    def table(self, rel: str, name: str, schema: dict | None = None) -> pl.DataFrame:
+        """A run's table: ``<name>.parquet`` once compacted, else its per-step parts so far (as
+        culturesim.store finds them), each part read once: a new step reads one file."""
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            raise Refused(f"refused: table name {name!r}")
+        files = self.run_dir(rel).table_files(name)
+        if isinstance(files, Path):
+            return self._parquet(rel, files, f"{name}.parquet")
+        frames = [self._parquet(rel, f, f"{f.parent.name}/{f.name}") for f in files]
         if not frames:
             return pl.DataFrame(schema=schema) if schema else pl.DataFrame()
         try:
             return pl.concat(frames, how="diagonal_relaxed")
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{rel}: {folder.name} parts do not fit together ({one_line(exc)})") from None
-
-    def table(self, rel: str, name: str, schema: dict | None = None) -> pl.DataFrame:
-        """A run's table: ``<name>.parquet`` once compacted, else its per-step parts under
-        ``<name>/`` (ideas' parts live in ``steps/``). Kinds' own tables read the same way."""
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
-            raise Refused(f"refused: table name {name!r}")
-        run = self.run_dir(rel)
-        compacted = run.path / f"{name}.parquet"
-        if compacted.is_file():
-            return self._parquet(rel, compacted, f"{name}.parquet")
-        folder = run.steps_dir if name == "ideas" else run.path / name
-        return self._parts(rel, folder, schema)
+            raise DataError(f"{rel}: {name} parts do not fit together ({one_line(exc)})") from None
 
     def ideas(self, rel: str) -> pl.DataFrame:
         return self.table(rel, "ideas", IDEAS_SCHEMA)
@@ -361,9 +345,8 @@ class Results:
         return self.cache.get(("derived", rel, what), self.ideas_token(rel), make)
 
     def valid_ideas(self, rel: str) -> pl.DataFrame:
-        """Ideas that exist and belong to an agent (as analysis.analyze.valid_ideas)."""
-        return self.derived(rel, "valid", lambda: self.ideas(rel).filter(
-            pl.col("text").is_not_null() & pl.col("error").is_null() & pl.col("agent_id").is_not_null()))
+        """The population's ideas (culturesim.store.population_ideas), cached until they change."""
+        return self.derived(rel, "valid", lambda: population_ideas(self.ideas(rel)))
 
     def agents(self, rel: str) -> pl.DataFrame:
         return self.table(rel, "agents")

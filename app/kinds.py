@@ -15,16 +15,19 @@ in here, with no change to the pages:
 - **Selection (Price) sources** — ``register_price(kind, PriceSource(...))``: the traits it
   offers and ``compute(results, run_id, trait, grouping) -> frame`` with one row per step and
   the columns of :data:`PRICE_COLUMNS`. The Selection page draws whatever a source returns.
+- **Cards of the Compare page** — ``register_compare_card(CompareCard(layout, register))``: a
+  card shown on the Compare page (hidden by its own callback for sweeps it does not apply
+  to) and the function that wires its callbacks.
 - **Whole pages** — drop a module into ``app/pages/`` that calls ``dash.register_page`` and
   defines ``register(app)`` for its callbacks; ``create_app`` finds it.
 
-Modules that register a kind are listed in :data:`KIND_MODULES` (kind -> module), one line
-each, and imported when the app starts, so a broken module fails loudly at start-up.
+Each kind's view module (its ``Kind.view``, from the registry in culturesim.kinds) does the
+registering; the app imports every installed kind's view when it starts, so a broken view
+fails loudly at start-up, and a kind added as a plug-in needs no change here.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,14 +56,15 @@ class PriceSource:
 SECTIONS: dict[str, list[Section]] = {}
 PRICE_SOURCES: dict[str, PriceSource] = {}
 
-# kind -> module that calls register_sections / register_price for it (imported at app start)
-KIND_MODULES: dict[str, str] = {
-    "culture": "app.kind_ideas",
-    "exposure": "app.kind_ideas",
-    "matechoice": "app.kind_matechoice",
-    "gard": "app.kind_gard",
-    "autotelic": "app.kind_autotelic",
-}
+@dataclass(frozen=True)
+class CompareCard:
+    """A card of the Compare page: ``layout()`` builds it, ``register(app)`` wires its callbacks."""
+
+    layout: Callable[[], Any]
+    register: Callable[[Any], None]
+
+
+COMPARE_CARDS: list[CompareCard] = []
 
 
 def register_sections(kind: str, *sections: Section) -> None:
@@ -73,9 +77,24 @@ def register_price(kind: str, source: PriceSource) -> None:
     PRICE_SOURCES[kind] = source
 
 
-def load_kind_modules() -> None:
-    for module in dict.fromkeys(KIND_MODULES.values()):
-        importlib.import_module(module)
+def register_compare_card(card: CompareCard) -> None:
+    if card not in COMPARE_CARDS:  # importing twice adds nothing
+        COMPARE_CARDS.append(card)
+
+
+def load_kind_views() -> None:
+    """Import the view of every installed kind that has one."""
+    from culturesim.kinds import all_kinds
+
+    for kind in all_kinds():
+        kind.load_view()
+
+
+def kinds_with_ideas() -> tuple[str, ...]:
+    """Kinds whose ideas table is the population's ideas (Ideas, Network and Diversity pages)."""
+    from culturesim.kinds import all_kinds
+
+    return tuple(kind.name for kind in all_kinds() if kind.shows_ideas)
 
 
 def sections_for(kind: str) -> list[Section]:

@@ -45,7 +45,7 @@ from openai.types.chat import ChatCompletion
 
 from culturesim import scenario as sc
 from culturesim.llm.client import LLM, event_loop
-from culturesim.models.culture import CultureModel
+from culturesim.kinds.culture.model import CultureModel
 from culturesim.store import RunDir
 
 SEED_IDEAS = [

@@ -2,8 +2,8 @@
 
 Reference chemistry (100 types, N_max 100, k_f 0.01, k_b 1e-4, ln beta ~ N(-4, 4)), molecule
 genealogy on, as a run records it. Prints the wall time and events per second of the
-vectorised engine (culturesim/gard/engine.py), and against it a plain per-event Python
-Gillespie loop (culturesim/gard/reference.py: one global event per iteration over the whole
+vectorised engine (culturesim/kinds/gard/engine.py), and against it a plain per-event Python
+Gillespie loop (culturesim/kinds/gard/reference.py: one global event per iteration over the whole
 population, as the MATLAB reference code does) on a smaller population, measured in this same
 invocation, plus the vectorised engine on that smaller population. Events are joins and leaves.
 
@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from culturesim.gard import reference
-from culturesim.gard.engine import Chemistry
-from culturesim.gard.network import lognormal_beta
-from culturesim.gard.world import World
+from culturesim.kinds.gard import reference
+from culturesim.kinds.gard.engine import Chemistry
+from culturesim.kinds.gard.network import lognormal_beta
+from culturesim.kinds.gard.world import World
 
 
 def chemistry(seed: int = 1) -> Chemistry:

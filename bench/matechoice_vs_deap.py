@@ -25,10 +25,10 @@ import time
 import numpy as np
 from deap import algorithms, base, creator, gp, tools
 
-from culturesim.gp.engine import Engine, GPConfig
-from culturesim.gp.primitives import FUNCTIONS
-from culturesim.gp.problems import benchmark
-from culturesim.models.matechoice import MateChoiceModel
+from culturesim.kinds.matechoice.gp.engine import Engine, GPConfig
+from culturesim.kinds.matechoice.gp.primitives import FUNCTIONS
+from culturesim.kinds.matechoice.gp.problems import benchmark
+from culturesim.kinds.matechoice.model import MateChoiceModel
 from culturesim.scenario import validate_data
 
 

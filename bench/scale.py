@@ -33,8 +33,9 @@ from pathlib import Path
 def one(n: int, m: int, out: Path, prof: bool, freeze: bool, via_litellm: bool = False) -> dict:
     """Run in the child: every phase of a one-step run, timed."""
     from culturesim import scenario as sc
+    from culturesim.kinds.contract import Door
+    from culturesim.kinds.culture.model import CultureModel
     from culturesim.llm.client import LLM
-    from culturesim.models.culture import CultureModel
     from culturesim.store import RunDir
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -64,15 +65,15 @@ def one(n: int, m: int, out: Path, prof: bool, freeze: bool, via_litellm: bool =
 
     graph = timed("network", lambda: CultureModel.build_graph(scenario))
     llm = LLM(scenario.llm, fast_path=not via_litellm)
-    model = timed("agents", lambda: CultureModel(scenario, graph, llm.generate, "scale"))
+    model = timed("agents", lambda: CultureModel(scenario, graph, Door(llm), "scale"))
     if freeze:
         gc.freeze()
     run = RunDir(out)
-    timed("seed step", model.step)
-    timed("write seed step", lambda: run.write_step(0, *model.pending_rows))
-    timed("llm step", model.step)
-    timed("write llm step", lambda: run.write_step(1, *model.pending_rows))
-    ideas = model.pending_rows[0]
+    seed = timed("seed step", model.step)
+    timed("write seed step", lambda: run.write_step(0, seed.ideas, seed.prompts))
+    first = timed("llm step", model.step)
+    timed("write llm step", lambda: run.write_step(1, first.ideas, first.prompts))
+    ideas = first.ideas
     assert len(ideas) == n and not any(r["error"] for r in ideas)
     if profiler:
         profiler.disable()

@@ -40,13 +40,8 @@ def cmd_validate(args) -> int:
 
     loaded = sc.load(args.file, args.set)
     with naming(args.file):
-        graph, _ = check(loaded, Path(args.file).resolve().parent)
-    if loaded.kind == "exposure":
-        network = f"chains network with {graph.number_of_edges()} edges"
-    elif getattr(loaded, "network", None) is None:
-        network = "no network (panmictic)"
-    else:
-        network = f"{loaded.network.topology} network with {graph.number_of_edges()} edges"
+        graph, model = check(loaded, Path(args.file).resolve().parent)
+    network = model.network_summary(loaded, graph)
     llm = getattr(loaded, "llm", None)
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
           f"{network}, {f'model {llm.model}' if llm else 'no LLM'})")
@@ -182,66 +177,32 @@ def _summary_cells(table) -> list[str]:
     return [str(len(n)), fmt(div, 0), fmt(div, -1), fmt(slope, 0), fmt(vendi, -1), str(int(sum(n)))]
 
 
-REPORTED_KINDS = ("exposure", "matechoice")
-
-
 def cmd_report(args) -> int:
-    """A kind's study table: exposure (diversity, slope, delta vs control, creativity) or
-    matechoice (success and final diversities per mating mode, with tests)."""
-    try:
-        from analysis.analyze import runs_under
-    except ImportError as exc:
-        return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
-    from culturesim.store import RunDir
+    """The study table of each kind that has one (its ``report``), for the runs under PATH."""
+    from culturesim.kinds import get_kind, kind_names
+    from culturesim.kinds.spec import ReportOptions
+    from culturesim.store import runs_under
 
     path = Path(args.path)
     if not path.exists():
         return _fail([f"{path}: no such run or folder"])
-    kind_of = {r.path: r.read_manifest().get("kind") for r in runs_under(path)}
-    kinds = set(kind_of.values())
-    if "matechoice" in kinds:
-        from rich.console import Console
-
-        from analysis.matechoice import print_report as print_matechoice
-        from analysis.matechoice import report_table as matechoice_table
-
+    by_kind: dict[str, list] = {}
+    for run in runs_under(path):
+        by_kind.setdefault(run.read_manifest().get("kind"), []).append(run)
+    reported = [name for name in kind_names() if get_kind(name).report]
+    found = [kind for kind in reported if kind in by_kind]
+    if not found:
+        return _fail([f"{path}: no run of a reported kind here (culturesim report reads runs of kind "
+                      f"{' or '.join(reported)})"])
+    options = ReportOptions(embedder=args.embedder, judge=args.judge, judge_api_base=args.judge_api_base,
+                            seed=args.seed)
+    for kind in found:
         try:
-            table = matechoice_table(path)
+            get_kind(kind).load_report()(path, by_kind[kind], options)
+        except ImportError as exc:
+            return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
         except ValueError as exc:
             return _fail([str(exc)])
-        print_matechoice(table, console=Console(width=max(160, Console().width)))
-        if "exposure" not in kinds:
-            return 0
-    if "exposure" not in kinds:
-        return _fail([f"{path}: no run of a reported kind here (culturesim report reads runs of kind "
-                      f"{' or '.join(REPORTED_KINDS)})"])
-    return _exposure_report(args, [RunDir(p) for p, kind in kind_of.items() if kind == "exposure"])
-
-
-def _exposure_report(args, runs) -> int:
-    try:
-        from analysis.embeddings import make_embedder
-        from analysis.exposure import print_report, report_table
-    except ImportError as exc:
-        return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
-    from rich.console import Console
-
-    from culturesim import scenario as sc
-    from culturesim.llm.client import LLM
-
-    embedder = make_embedder(args.embedder)
-    for run in runs:
-        spec = sc.validate_data(run.read_manifest()["scenario"], str(run.manifest_path)).llm
-        judge = None
-        if args.judge != "none":
-            overrides = {"temperature": 0.0, "max_tokens": 8}
-            if args.judge:
-                overrides.update(model=args.judge, api_base=args.judge_api_base)
-            judge = LLM(spec.model_copy(update=overrides), cache_path=run.path.parent / ".cache" / "llm.sqlite")
-        table = report_table(run.path, embedder=embedder, judge_llm=judge, seed=args.seed)
-        console = Console(width=max(160, Console().width))
-        console.print(run.run_id)
-        print_report(table, console=console)
     return 0
 
 
@@ -253,12 +214,20 @@ def _price(argv: list[str]) -> int:
     return price_main(argv)
 
 
-def cmd_import(args) -> int:
-    from culturesim.importers.llm_culture import FormatError, import_llm_culture
+def importers() -> dict[str, str]:
+    """format -> "module:function", from every kind that reads other tools' results."""
+    from culturesim.kinds import all_kinds
 
+    return {fmt: path for kind in all_kinds() for fmt, path in kind.importers.items()}
+
+
+def cmd_import(args) -> int:
+    from culturesim.kinds.spec import load
+
+    read = load(importers()[args.format])
     try:
-        runs = [import_llm_culture(f, args.out) for f in args.files]
-    except FormatError as exc:
+        runs = [read(f, args.out) for f in args.files]
+    except ValueError as exc:  # the importer's FormatError: the file is not what it claims
         return _fail([str(exc)])
     for run in runs:
         print(run.path)
@@ -384,7 +353,7 @@ def parser() -> argparse.ArgumentParser:
     # listed for --help; its arguments are parsed by analysis.price (see main)
     sub.add_parser("price", help="exact Price decomposition of your own genealogy (CSV files)", add_help=False)
 
-    rep = sub.add_parser("report", help="the study table of exposure or matechoice runs (a run, folder or sweep)")
+    rep = sub.add_parser("report", help="the study table of the runs under PATH, for each kind that has one (a run, folder or sweep)")
     rep.add_argument("path")
     rep.add_argument("--embedder", default="minilm")
     rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")
@@ -393,7 +362,8 @@ def parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")
-    imp.add_argument("format", choices=["llm-culture"], help="llm-culture: LLM-Culture's output JSON files")
+    imp.add_argument("format", choices=sorted(importers()),
+                     help="the format of the files (each kind says which formats it reads)")
     imp.add_argument("files", nargs="+")
     imp.add_argument("--out", default="results")
     imp.set_defaults(func=cmd_import)

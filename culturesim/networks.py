@@ -432,3 +432,19 @@ def build_network(
     graph.graph["topology"] = topology
     graph.graph["params"] = dict(params)
     return graph
+
+
+def population_graph(scenario: Any, base_dir: Path | None = None, size: int | None = None) -> nx.Graph:
+    """The scenario's ``network`` block over ``size`` agents (default ``population.size``),
+    seeded apart from every step's randomness (``[seed, 1]``), as every kind on a
+    population network builds it."""
+    from culturesim.scenario import ScenarioError
+
+    net = scenario.network
+    try:
+        return build_network(
+            net.topology, scenario.population.size if size is None else size, dict(net.params), directed=net.directed,
+            self_loops=net.self_loops, rng=np.random.default_rng([scenario.seed, 1]), base_dir=base_dir,
+        )
+    except NetworkError as exc:
+        raise ScenarioError([f"network: {exc}"]) from None

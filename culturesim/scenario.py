@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import re
 import string
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from culturesim.kinds.registry import get_kind, kind_names
 from culturesim.personalities import registry
 from culturesim.yamlsource import KeyPath, YamlSyntaxError, line_of, load_yaml
 
@@ -58,7 +58,7 @@ class PopulationSpec(Strict):
     def unknown_personalities(self) -> list[tuple[KeyPath, str]]:
         """The mix's names that are neither built in nor defined under ``personalities``."""
         known = registry(self.personalities)
-        return [(("population", "mix", name), f"unknown personality {name!r}{_did_you_mean(name, known)}; "
+        return [(("population", "mix", name), f"unknown personality {name!r}{did_you_mean(name, known)}; "
                  f"known: {', '.join(sorted(known))} (add your own under population.personalities)")
                 for name in self.mix if name not in known]
 
@@ -99,27 +99,6 @@ class OutputSpec(Strict):
     run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
 
 
-class SocialSpec(Strict):
-    """What an agent sees of its neighbours, and with which transmission biases."""
-
-    sample: Literal["all", "k"] = "all"
-    k: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 3
-    bias: Literal["none", "content", "prestige", "conformity"] = "none"
-    prestige: Literal["degree", "copying"] = "degree"
-    strength: Annotated[float, Field(ge=0, le=100)] = 1.0
-    content_keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-    similarity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
-    include_own: bool = True
-    max_chars: Annotated[int, Field(strict=True, ge=50, le=1_000_000)] = 2000
-
-
-PLACEHOLDERS = {
-    "create": set(),
-    "transform": {"ideas", "own_idea", "n_ideas"},
-    "combine": {"ideas", "own_idea", "n_ideas"},
-}
-
-
 def template_fields(value: str) -> set[str]:
     """The placeholders a ``str.format`` template fills (``{{`` is a literal brace)."""
     return {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
@@ -136,51 +115,6 @@ def check_template(value: str, allowed: set[str]) -> str:
         shown = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
         raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed here: {shown}")
     return value
-
-
-class PromptsSpec(Strict):
-    create: str = "Write a short, original story in two or three sentences."
-    transform: str = (
-        "Here is a story you heard:\n{ideas}\n\nRetell it as a new short story of two or three "
-        "sentences. Write only the story."
-    )
-    combine: str = (
-        "Here are stories told by people around you:\n{ideas}\n\nCombine them into one new short "
-        "story of two or three sentences. Write only the story."
-    )
-
-    @field_validator("create", "transform", "combine")
-    @classmethod
-    def _placeholders_known(cls, value: str, info) -> str:
-        return check_template(value, PLACEHOLDERS[info.field_name])
-
-
-class PromptsOverride(Strict):
-    create: str | None = None
-    transform: str | None = None
-    combine: str | None = None
-
-    @field_validator("create", "transform", "combine")
-    @classmethod
-    def _placeholders_known(cls, value: str | None, info) -> str | None:
-        return None if value is None else check_template(value, PLACEHOLDERS[info.field_name])
-
-
-class GroupSpec(Strict):
-    """Per-personality overrides, so mixed populations can do different things."""
-
-    operation: Literal["transform", "combine"] | None = None
-    prompts: PromptsOverride = Field(default_factory=PromptsOverride)
-
-
-class CultureSpec(Strict):
-    update: Literal["synchronous", "asynchronous", "chain"] = "synchronous"
-    operation: Literal["transform", "combine"] = "combine"
-    seed_ideas: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-    prompts: PromptsSpec = Field(default_factory=PromptsSpec)
-    social: SocialSpec = Field(default_factory=SocialSpec)
-    groups: dict[str, GroupSpec] = Field(default_factory=dict, description="overrides per personality")
-    agents: dict[int, GroupSpec] = Field(default_factory=dict, description="overrides per agent id (win over groups)")
 
 
 class SweepSpec(Strict):
@@ -225,34 +159,7 @@ class ScenarioBase(Strict):
         return []
 
 
-class CultureScenario(ScenarioBase):
-    kind: Literal["culture"]
-    steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
-    population: PopulationSpec
-    network: NetworkSpec = Field(default_factory=NetworkSpec)
-    llm: LLMSpec = Field(default_factory=LLMSpec)
-    culture: CultureSpec = Field(default_factory=CultureSpec)
-
-    def cross_checks(self) -> list[tuple[KeyPath, str]]:
-        """Checks that span blocks; done after validation so each names its own key."""
-        known = registry(self.population.personalities)
-        listing = ", ".join(sorted(known))
-        problems = self.population.unknown_personalities()
-        for name in self.culture.groups:
-            if name not in known:
-                problems.append((("culture", "groups", name), f"{name!r} is not a personality"
-                                 f"{_did_you_mean(name, known)}; known: {listing}"))
-        for agent_id in self.culture.agents:
-            if not 0 <= agent_id < self.population.size:
-                problems.append((("culture", "agents", str(agent_id)), f"no agent {agent_id}; agent ids "
-                                 f"run from 0 to population.size - 1 = {self.population.size - 1}"))
-        return problems
-
-
-KINDS: dict[str, type[BaseModel]] = {"culture": CultureScenario}
-
-
-def _did_you_mean(word: str, choices) -> str:
+def did_you_mean(word: str, choices) -> str:
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -293,7 +200,7 @@ def _format_error(err: dict, model: type[BaseModel], where: str, lines: dict[Key
     if err["type"] == "extra_forbidden":
         holder = _model_at(model, loc)
         allowed = sorted(holder.model_fields) if holder else []
-        hint = _did_you_mean(loc[-1], allowed)
+        hint = did_you_mean(loc[-1], allowed)
         return f"{place}: {key}{origin}: unknown key{hint}; allowed here: {', '.join(allowed)}"
     if err["type"] == "missing":
         return f"{place}: {key}: required key is missing"
@@ -338,7 +245,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> tuple[dict, set[KeyPath
 
 
 def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None,
-                  overridden: set[KeyPath] | None = None) -> CultureScenario:
+                  overridden: set[KeyPath] | None = None) -> ScenarioBase:
     """Validate already-parsed scenario data; raise ScenarioError with every problem."""
     lines = lines or {}
     overridden = overridden or set()
@@ -349,13 +256,14 @@ def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None
         raise ScenarioError([f"{where}: a scenario is a mapping of keys (kind, name, steps, ...), "
                              f"not a {type(data).__name__}"])
     kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:
+    known = kind_names()
+    if not isinstance(kind, str) or kind not in known:
         line = lines.get(("kind",))
         place = f"{where}:{line}" if line else where
         got = "missing" if kind is None else repr(kind)
-        hint = _did_you_mean(kind, KINDS) if isinstance(kind, str) else ""
-        raise ScenarioError([f"{place}: kind: {got}{hint}; allowed: {', '.join(KINDS)}"])
-    model = KINDS[kind]
+        hint = did_you_mean(kind, known) if isinstance(kind, str) else ""
+        raise ScenarioError([f"{place}: kind: {got}{hint}; allowed: {', '.join(known)}"])
+    model = get_kind(kind).load_schema()
     try:
         scenario = model.model_validate(data)
     except ValidationError as exc:
@@ -373,7 +281,7 @@ def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None
     return scenario
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenario:
+def load(path: str | Path, overrides: list[str] | None = None) -> ScenarioBase:
     """Load and validate a scenario file, applying ``--set`` overrides."""
     path = Path(path)
     if not path.is_file():
@@ -389,35 +297,7 @@ def load(path: str | Path, overrides: list[str] | None = None) -> CultureScenari
     return scenario
 
 
-# Each kind's schema lives in its own module, built on the blocks above; one line here
-# makes it loadable. Looked up on first use, so a kind's module can import this one
-# whichever of the two is imported first.
-KIND_SCHEMAS: dict[str, tuple[str, str]] = {
-    "exposure": ("culturesim.exposure_scenario", "ExposureScenario"),
-    "matechoice": ("culturesim.matechoice_scenario", "MateChoiceScenario"),
-    "autotelic": ("culturesim.autotelic_scenario", "AutotelicScenario"),
-    "gard": ("culturesim.gard_scenario", "GardScenario"),
-}
-
-
-class _Kinds(dict):
-    """kind -> schema class; the schemas of KIND_SCHEMAS are imported when first asked for."""
-
-    def __missing__(self, kind: str) -> type[BaseModel]:
-        module, name = KIND_SCHEMAS[kind]
-        schema = self[kind] = getattr(importlib.import_module(module), name)
-        return schema
-
-    def __contains__(self, kind: object) -> bool:
-        return dict.__contains__(self, kind) or kind in KIND_SCHEMAS
-
-    def __iter__(self):
-        return iter(dict.fromkeys([*dict.keys(self), *KIND_SCHEMAS]))
-
-
-KINDS = _Kinds(KINDS)
-
-Scenario = BaseModel  # any of KINDS' schemas
+Scenario = ScenarioBase  # any kind's schema
 
 
 def resolved(scenario: BaseModel) -> dict:

@@ -267,33 +267,38 @@ class RunDir:
         found = (_STEP_FILE.match(p.name) for p in self.steps_dir.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
 
-    def _parts(self, folder: Path, schema: dict) -> pl.DataFrame:
-        steps = self.completed_steps()
-        files = [folder / f"{s:05d}.parquet" for s in steps]
+    def parts_dir(self, name: str) -> Path:
+        """Where the per-step parts of table ``name`` live (the ideas' in ``steps/``)."""
+        return self.steps_dir if name == "ideas" else self.path / name
+
+    def part_files(self, name: str) -> list[Path]:
+        """The parts of table ``name`` whose step is complete, in step order: a part written
+        before its step's ideas file is not yet part of the run."""
+        folder = self.parts_dir(name)
+        return [p for p in (folder / f"{s:05d}.parquet" for s in self.completed_steps()) if p.is_file()]
+
+    def table_files(self, name: str) -> Path | list[Path]:
+        """The one file of a compacted table, else its complete per-step parts. Every reader of
+        run folders (analysis, the app, a resume) goes through here."""
+        compacted = self.path / f"{name}.parquet"
+        return compacted if compacted.is_file() else self.part_files(name)
+
+    # --- whole-run tables -------------------------------------------------------------
+    def table_parts(self, name: str, schema: dict) -> pl.DataFrame:
+        """A per-step table: compacted if the run finished, else its parts so far."""
+        files = self.table_files(name)
+        if isinstance(files, Path):
+            return pl.read_parquet(files)
         if not files:
             return pl.DataFrame(schema=schema)
         return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
 
-    # --- whole-run tables -------------------------------------------------------------
     def ideas(self) -> pl.DataFrame:
         """All ideas so far: the compacted table of a finished run, else the step parts."""
-        compacted = self.path / "ideas.parquet"
-        if compacted.is_file():
-            return pl.read_parquet(compacted)
-        return self._parts(self.steps_dir, IDEAS_SCHEMA)
+        return self.table_parts("ideas", IDEAS_SCHEMA)
 
     def prompts(self) -> pl.DataFrame:
-        compacted = self.path / "prompts.parquet"
-        if compacted.is_file():
-            return pl.read_parquet(compacted)
-        return self._parts(self.prompts_dir, PROMPTS_SCHEMA)
-
-    def table_parts(self, name: str, schema: dict) -> pl.DataFrame:
-        """A kind's own per-step table: compacted if the run finished, else its parts."""
-        compacted = self.path / f"{name}.parquet"
-        if compacted.is_file():
-            return pl.read_parquet(compacted)
-        return self._parts(self.path / name, schema)
+        return self.table_parts("prompts", PROMPTS_SCHEMA)
 
     def compact(self, extra: dict[str, dict] | None = None) -> None:
         """Gather the step parts into ideas.parquet and prompts.parquet.
@@ -312,7 +317,7 @@ class RunDir:
     def _compact_parts(self, folder: Path, schema: dict, path: Path) -> None:
         """Stream the parts into ``path`` (polars' streaming sink), so memory stays about
         that of one step however long the run; pl.concat of every part held the whole run."""
-        files = [folder / f"{s:05d}.parquet" for s in self.completed_steps()]
+        files = [folder / f"{s:05d}.parquet" for s in self.completed_steps()]  # all: a missing one fails loudly
         if not files:
             write_parquet(path, pl.DataFrame(schema=schema))
             return
@@ -335,6 +340,12 @@ class RunDir:
         write_parquet(self.path / f"{name}.parquet", table)
 
 
+def population_ideas(ideas: pl.DataFrame) -> pl.DataFrame:
+    """The population's ideas that exist: failed agent-steps carry no text, and ideas held by
+    no agent (an AI pool, seed ideas) are material shown to agents, not the population's."""
+    return ideas.filter(pl.col("text").is_not_null() & pl.col("error").is_null() & pl.col("agent_id").is_not_null())
+
+
 def list_runs(root: str | Path) -> list[tuple[RunDir, dict]]:
     """Every run folder under ``root`` (one level deep) with its manifest."""
     root = Path(root)
@@ -349,3 +360,11 @@ def list_runs(root: str | Path) -> list[tuple[RunDir, dict]]:
             except RunError:
                 found.append((run, {"status": "unreadable"}))
     return found
+
+
+def runs_under(path: str | Path) -> list[RunDir]:
+    """A run folder itself, or every run folder inside ``path``."""
+    run = RunDir(path)
+    if run.exists():
+        return [run]
+    return [r for r, _ in list_runs(path)]

@@ -14,7 +14,7 @@ import pytest
 from analysis import diversity
 from analysis.analyze import analyze_run
 from analysis.embeddings import make_embedder
-from culturesim.importers.llm_culture import import_llm_culture
+from culturesim.kinds.culture.importer import import_llm_culture
 
 STORIES = [
     ["A fox crossed the frozen river at dawn.", "A sailor mended his nets by the harbour.",

@@ -97,9 +97,9 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def res(root) -> Results:
-    from app.kinds import load_kind_modules
+    from app.kinds import load_kind_views
 
-    load_kind_modules()
+    load_kind_views()
     return Results(root)
 
 
@@ -156,7 +156,7 @@ def frames_equal(drawn: pl.DataFrame, expected: pl.DataFrame, keys: list[str]) -
 
 
 def test_goals_known_and_mastered_are_analysis_counts(res, tables):
-    from analysis.autotelic import mastered_goals
+    from culturesim.kinds.autotelic.measures import mastered_goals
 
     _, rep = tables
     expected = mastered_goals(rep)
@@ -180,8 +180,8 @@ def test_goals_known_and_mastered_are_analysis_counts(res, tables):
 
 
 def test_goal_diversity_is_analysis_with_tfidf(res, tables):
-    from analysis.autotelic import goal_diversity
     from analysis.embeddings import TfidfEmbedder
+    from culturesim.kinds.autotelic.measures import goal_diversity
 
     _, rep = tables
     body = render(res, "Goal diversity")
@@ -223,7 +223,7 @@ def sets_at(rep: pl.DataFrame, step: int, mastered: bool) -> dict[int, set]:
 
 
 def test_overlap_heatmaps_are_jaccard_of_the_goal_sets(res, root, tables):
-    from analysis.autotelic import repertoire_overlap
+    from culturesim.kinds.autotelic.measures import repertoire_overlap
 
     _, rep = tables
     edges = pl.read_parquet(root / "at" / "edges.parquet")
@@ -265,7 +265,7 @@ def test_overlap_heatmaps_are_jaccard_of_the_goal_sets(res, root, tables):
 
 
 def test_overlap_offers_evenly_spaced_steps_when_there_are_many(res, monkeypatch):
-    from app import kind_autotelic
+    from culturesim.kinds.autotelic import view as kind_autotelic
 
     monkeypatch.setattr(kind_autotelic, "MAX_TABS", 3)
     res.cache.clear()
@@ -284,7 +284,7 @@ def test_overlap_offers_evenly_spaced_steps_when_there_are_many(res, monkeypatch
 def test_coverage_and_reward_agreement(res, tables):
     from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
-    from analysis.autotelic import coverage, reward_agreement
+    from culturesim.kinds.autotelic.measures import coverage, reward_agreement
 
     eps, _ = tables
     body = render(res, "Evaluation coverage")
@@ -365,7 +365,7 @@ def test_a_goal_with_markup_stays_text(res):
 
 
 def test_a_running_run_is_drawn_from_its_step_parts(res, root):
-    from analysis.autotelic import coverage, mastered_goals
+    from culturesim.kinds.autotelic.measures import coverage, mastered_goals
 
     rep = pl.concat([pl.read_parquet(p) for p in sorted((root / "at-live" / "repertoire").glob("*.parquet"))])
     eps = pl.concat([pl.read_parquet(p) for p in sorted((root / "at-live" / "episodes").glob("*.parquet"))])

@@ -213,7 +213,7 @@ def test_family_tree_matches_networkx_ancestors_and_descendants(ctx):
 
 
 def test_price_terms_add_up_to_the_observed_change_in_mean_length(ctx):
-    from app.kind_ideas import idea_price
+    from app.ideas_view import idea_price
 
     ideas = ctx.valid_ideas("alpha")
     table = idea_price(ctx, "alpha", "chars", "personality")

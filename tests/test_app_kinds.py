@@ -68,9 +68,9 @@ def results_dir(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def res(results_dir) -> Results:
-    from app.kinds import load_kind_modules
+    from app.kinds import load_kind_views
 
-    load_kind_modules()
+    load_kind_views()
     return Results(results_dir["root"])
 
 
@@ -243,7 +243,7 @@ def test_every_section_plot_has_a_format_switch_that_one_callback_serves(res, re
 
 
 def test_sweep_comparison_per_mode_matches_the_runs(res, results_dir):
-    from app import kind_matechoice as km
+    from culturesim.kinds.matechoice import view as km
 
     root = results_dir["root"]
     assert km.is_matechoice_sweep(res, "mc-sweep") and not km.is_matechoice_sweep(res, "mc")
@@ -317,7 +317,7 @@ def test_gard_sections_draw_the_tables(res, results_dir):
 
 
 def test_a_long_run_draws_evenly_spaced_splits_and_says_so(results_dir, monkeypatch):
-    from app import kind_gard
+    from culturesim.kinds.gard import view as kind_gard
 
     monkeypatch.setattr(kind_gard, "MAX_POINTS", 10)
     res = Results(results_dir["root"])  # its own cache
@@ -357,7 +357,7 @@ def test_gard_price_rows_add_up_to_the_change_in_mean_trait(results_dir):
 
 
 def test_gard_price_is_limited_to_evenly_spaced_steps(results_dir, monkeypatch):
-    from app import kind_gard
+    from culturesim.kinds.gard import view as kind_gard
 
     monkeypatch.setattr(kind_gard, "MAX_PRICE_STEPS", 3)
     res = Results(results_dir["root"])  # its own cache

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score
 
-from analysis import autotelic as at
-from culturesim.models.autotelic import EPISODES_SCHEMA, REPERTOIRE_SCHEMA
+from culturesim.kinds.autotelic import measures as at
+from culturesim.kinds.autotelic.tables import EPISODES_SCHEMA, REPERTOIRE_SCHEMA
 
 
 def repertoire(rows: list[tuple]) -> pl.DataFrame:

@@ -10,7 +10,7 @@ import polars as pl
 
 from culturesim import runner
 from culturesim import scenario as sc
-from culturesim.models.autotelic import parse_goals, parse_imagined, parse_reward
+from culturesim.kinds.autotelic.model import parse_goals, parse_imagined, parse_reward
 
 
 def test_one_episode_on_the_embedded_model(tmp_path):

@@ -15,15 +15,16 @@ import pytest
 
 from culturesim import runner
 from culturesim import scenario as sc
-from culturesim.llm.types import Reply
-from culturesim.models.autotelic import (
+from culturesim.kinds.autotelic.cookingworld import CookingGame
+from culturesim.kinds.autotelic.model import (
     AutotelicModel,
     Goal,
     parse_goals,
     parse_imagined,
     parse_reward,
 )
-from culturesim.models.cookingworld import CookingGame
+from culturesim.kinds.contract import Door
+from culturesim.llm.types import Reply
 from culturesim.store import IDEAS_SCHEMA, RunDir
 
 _ARTICLE_FREE = re.compile(r"^(take|open|close|slice|dice|chop|cook|eat|drop)\s+(.+?)(?:\s+(?:from|with|on|in)\s+.+)?$")
@@ -101,7 +102,7 @@ def scenario(cache, **autotelic):
 def build(cache, judge=None, **autotelic) -> AutotelicModel:
     s = scenario(cache, **autotelic)
     judge = judge or ScriptedJudge()
-    return AutotelicModel(s, AutotelicModel.build_graph(s), judge.generate, "run")
+    return AutotelicModel(s, AutotelicModel.build_graph(s), Door.of(judge.generate), "run")
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +201,9 @@ def test_one_call_per_phase_and_a_full_record(cache):
     agents, eps = 4, 2
     for step in range(1, 5):
         before = len(judge.calls)
-        model.step()
-        ideas, prompts = model.pending_rows
-        episodes = model.pending_extra["episodes"]
+        record = model.step()
+        ideas, prompts = record.ideas, record.prompts
+        episodes = record.tables["episodes"]
         calls = judge.calls[before:]
         imagined = [e for e in episodes if e["source"] == "imagine"]
         with_goal = [e for e in episodes if e["goal"] is not None]
@@ -220,7 +221,7 @@ def test_one_call_per_phase_and_a_full_record(cache):
             assert (e["oracle_success"] is not None) == readable
             assert set(e["eval_achieved"]) <= set(model.eval_goals[0])
             assert e["relabel_status"] == "ok" and e["reward_status"] == ("ok" if e["goal"] else "none")
-    sources = {e["source"] for e in model.pending_extra["episodes"]}
+    sources = {e["source"] for e in record.tables["episodes"]}
     assert sources <= {"own", "social", "imagine"}
     # the scripted judge rewards exactly what it can read off the commands, as the oracle does
     for agent in model.agent_by_id.values():
@@ -280,9 +281,8 @@ def test_sharing_reaches_neighbours_with_the_chosen_payload(cache, transmission)
 def test_malformed_and_failed_replies_are_recorded_not_fatal(cache):
     judge = ScriptedJudge({"reward": "garbage", "relabel": "error", "imagine": "garbage"})
     model = build(cache, judge, sources={"own": 0.0, "social": 0.0, "imagine": 1.0})
-    model.step()
-    ideas, _ = model.pending_rows
-    episodes = model.pending_extra["episodes"]
+    record = model.step()
+    ideas, episodes = record.ideas, record.tables["episodes"]
     assert {e["source"] for e in episodes} == {"imagine"}
     assert all(e["goal"] is None and e["reward_status"] == "none" for e in episodes)  # nothing imagined
     assert all(e["relabel_status"] == "failed" for e in episodes)
@@ -294,8 +294,7 @@ def test_malformed_and_failed_replies_are_recorded_not_fatal(cache):
         agent.repertoire["go east"] = Goal("go east", (), "relabel", "o", 1, trajectory=("go east",))
     model.scenario.autotelic.sources.own = 1.0
     model.scenario.autotelic.goal_generator = False
-    model.step()
-    episodes = model.pending_extra["episodes"]
+    episodes = model.step().tables["episodes"]
     assert all(e["reward_status"] == "unparsable" and e["llm_reward"] is None for e in episodes)
     assert all(not g.outcomes for a in model.agent_by_id.values() for g in a.repertoire.values())
 
@@ -303,8 +302,8 @@ def test_malformed_and_failed_replies_are_recorded_not_fatal(cache):
 def run_steps(model: AutotelicModel, steps: int) -> list[tuple]:
     out = []
     for _ in range(steps):
-        model.step()
-        out.append((model.pending_rows, model.pending_extra))
+        record = model.step()
+        out.append(((record.ideas, record.prompts), record.tables))
     return out
 
 
@@ -354,8 +353,8 @@ def test_runner_run_and_resume_equal_an_uninterrupted_run(cache, tmp_path):
     episodes = pl.read_parquet(whole.path / "episodes.parquet")
     assert episodes.height == 4 * 3 * 2 and episodes["relabel_status"].eq("ok").all()
     # the run's measures read back from its folder
-    from analysis.autotelic import summary
     from analysis.embeddings import TfidfEmbedder
+    from culturesim.kinds.autotelic.measures import summary
 
     metrics = summary(whole.path, TfidfEmbedder())
     assert {"known", "mastered", "vendi", "mean_jaccard", "coverage", "agreement"} <= set(metrics["metric"])

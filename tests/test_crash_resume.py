@@ -58,7 +58,7 @@ def scenario_file(tmp_path: Path, sweep: bool = False) -> Path:
 # and last rounds are real `python -m culturesim.cli` processes.
 FORKSERVER = """
 import json, os, sys
-import culturesim.cli, culturesim.runner, culturesim.models.culture, culturesim.sweep
+import culturesim.cli, culturesim.runner, culturesim.kinds.culture.model, culturesim.sweep
 for line in sys.stdin:
     request = json.loads(line)
     if "wait" in request:

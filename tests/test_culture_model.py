@@ -12,8 +12,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from culturesim.kinds.contract import Door, StepRecord
+from culturesim.kinds.culture.model import CultureModel
 from culturesim.llm.types import Reply, Request
-from culturesim.models.culture import CultureModel, assign_personalities, idea_id, request_seed
+from culturesim.population import assign_personalities, idea_id, request_seed
 from culturesim.runner import build_graph
 from culturesim.scenario import validate_data
 
@@ -21,7 +23,7 @@ from culturesim.scenario import validate_data
 def echo(requests: list[Request]) -> list[Reply]:
     """Stand-in model: the reply says who wrote it; seeds are echoed for inspection."""
     return [Reply(text=f"idea {r.tag} seed {r.seed}", model="echo", completion_tokens=3,
-                  extra={"seed": r.seed}) for r in requests]
+                  seed=r.seed) for r in requests]
 
 
 def scenario(**over):
@@ -40,12 +42,14 @@ def scenario(**over):
     return validate_data(data, "test")
 
 
-def run_all(sc, generate=echo) -> tuple[CultureModel, list[dict]]:
-    model = CultureModel(sc, build_graph(sc, None), generate, "r")
+def run_all(sc, generate=echo, records: list[StepRecord] | None = None) -> tuple[CultureModel, list[dict]]:
+    model = CultureModel(sc, build_graph(sc, None), Door.of(generate), "r")
     rows = []
     for _ in range(model.first_step, sc.steps + 1):
-        model.step()
-        rows.extend(model.pending_rows[0])
+        record = model.step()
+        rows.extend(record.ideas)
+        if records is not None:
+            records.append(record)
     return model, rows
 
 
@@ -114,9 +118,10 @@ def test_group_overrides_operation_and_prompt():
 def test_agent_override_wins_over_group():
     sc = scenario(culture__groups={"creative": {"operation": "transform"}},
                   culture__agents={0: {"operation": "combine", "prompts": {"combine": "Mix: {ideas}"}}})
-    model, rows = run_all(sc)
+    records: list[StepRecord] = []
+    model, rows = run_all(sc, records=records)
     assert all(r["operation"] == "combine" for r in rows if r["agent_id"] == 0 and r["step"] > 1)
-    prompts = [m for m in model.pending_rows[1] if m["agent_id"] == 0]
+    prompts = [m for m in records[-1].prompts if m["agent_id"] == 0]
     assert '"Mix: ' in prompts[0]["messages"]
 
 
@@ -140,16 +145,16 @@ def test_request_seeds_are_per_step_and_agent():
 
 def sequential_async(sc) -> list[dict]:
     """Reference asynchronous update: agents one at a time in the step's random order."""
-    model = CultureModel(sc, build_graph(sc, None), echo, "r")
+    model = CultureModel(sc, build_graph(sc, None), Door.of(echo), "r")
     rows = []
     for step in range(1, sc.steps + 1):
         order = np.random.default_rng([sc.seed, step, 2]).permutation(sc.population.size)
         for agent_id in order:
             agent = model.agent_by_id[int(agent_id)]
             pending = agent.compose(step)
-            model.pending_rows = ([], [])
+            model._out = StepRecord()  # the record adopt() writes into
             agent.adopt(step, pending, echo([pending.request])[0])
-            rows.extend(model.pending_rows[0])
+            rows.extend(model._out.ideas)
     return rows
 
 
@@ -169,7 +174,7 @@ def test_asynchronous_batches_equal_one_at_a_time(topology):
 
 def test_async_levels_never_batch_a_reader_with_its_source():
     sc = scenario(network={"topology": "complete"}, culture__update="asynchronous")
-    model = CultureModel(sc, build_graph(sc, None), echo, "r")
+    model = CultureModel(sc, build_graph(sc, None), Door.of(echo), "r")
     levels = model.active_levels(2)
     assert sum(len(b) for b in levels) == sc.population.size
     for batch in levels:
@@ -201,13 +206,13 @@ def test_chain_with_seed_ideas_starts_at_step_zero():
 def test_chain_longer_than_network_is_refused():
     sc = scenario(population={"size": 4}, steps=5, network={"topology": "chain"}, culture__update="chain")
     with pytest.raises(ValueError, match="steps <= 4"):
-        CultureModel(sc, build_graph(sc, None), echo, "r")
+        CultureModel(sc, build_graph(sc, None), Door.of(echo), "r")
 
 
 def test_directed_edges_mean_the_target_reads_the_source():
     sc = scenario(population={"size": 3}, steps=2, network={"topology": "star", "directed": False})
     g = nx.DiGraph([(0, 1), (0, 2)])  # only the hub is heard
-    model = CultureModel(sc, g, echo, "r")
+    model = CultureModel(sc, g, Door.of(echo), "r")
     assert model.sources == {0: [], 1: [0], 2: [0]}
 
 
@@ -242,13 +247,12 @@ def test_failed_agent_step_is_recorded_and_agent_keeps_its_idea():
 def test_restore_continues_exactly_like_an_uninterrupted_model():
     sc = scenario(steps=5, culture__social={"bias": "prestige", "prestige": "copying"})
     _, full = run_all(sc)
-    model = CultureModel(sc, build_graph(sc, None), echo, "r")
+    model = CultureModel(sc, build_graph(sc, None), Door.of(echo), "r")
     model.restore([r for r in full if r["step"] <= 2])
     assert model.next_step == 3
     rest = []
     for _ in range(3, 6):
-        model.step()
-        rest.extend(model.pending_rows[0])
+        rest.extend(model.step().ideas)
     assert rest == [r for r in full if r["step"] >= 3]
 
 

@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 
 from culturesim import runner
+from culturesim.kinds.contract import Door
+from culturesim.kinds.exposure.model import ExposureModel, parse_reply
 from culturesim.llm.client import LLM
-from culturesim.models.exposure import ExposureModel, parse_reply
 from culturesim.scenario import LLMSpec, ScenarioError, validate_data
 
 
@@ -102,16 +103,12 @@ def test_restored_model_continues_exactly(finished, tmp_path):
     graph = ExposureModel.build_graph(sc)
     participants = LLM(LLMSpec(model="echo/participant", cache=False))
 
-    def make_llm(spec):
-        return LLM(spec)
-
-    model = ExposureModel(sc, graph, participants.generate, "r", make_llm=make_llm)
+    model = ExposureModel(sc, graph, Door(participants, LLM), "r")
     model.restore(ideas.filter(pl.col("step") <= 2).to_dicts())
     assert model.next_step == 3
     rest = []
     for _ in range(3, 6):
-        model.step()
-        rest.extend(model.pending_rows[0])
+        rest.extend(model.step().ideas)
     expected = ideas.filter(pl.col("step") >= 3).sort("step", "agent_id")
     got = pl.DataFrame(rest).sort("step", "agent_id")
     assert got["text"].to_list() == expected["text"].to_list()

@@ -1,4 +1,4 @@
-"""The exposure report (analysis.exposure) on hand-made run folders: values that agree
+"""The exposure report (culturesim.kinds.exposure.measures) on hand-made run folders: values that agree
 with the analysis.diversity functions applied by hand, exact adoption on orthogonal
 vectors, honest nulls (never NaN) where a measure is undefined, and the LLM judge
 against the echo stand-in and, once, the embedded model."""
@@ -16,7 +16,7 @@ from rich.console import Console
 
 from analysis import diversity, stats
 from analysis.embeddings import make_embedder
-from analysis.exposure import (
+from culturesim.kinds.exposure.measures import (
     REPORT_SCHEMA,
     adoption,
     condition_diversity,

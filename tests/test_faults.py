@@ -32,7 +32,7 @@ from culturesim import scenario as sc
 from culturesim.llm import faults
 from culturesim.llm.client import LLM
 from culturesim.llm.types import Request
-from culturesim.models.culture import request_seed
+from culturesim.kinds.culture.model import request_seed
 from culturesim.scenario import LLMSpec
 
 SPEC = "exc=0.08,bad=0.02,timeout=0.05,empty=0.06,long=0.04,drop=0.05"  # 30% of attempts

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from culturesim.gard import reference
-from culturesim.gard.engine import Assemblies, Chemistry, pick
-from culturesim.gard.network import lognormal_beta
-from culturesim.gard.split import split
-from culturesim.gard.world import World
+from culturesim.kinds.gard import reference
+from culturesim.kinds.gard.engine import Assemblies, Chemistry, pick
+from culturesim.kinds.gard.network import lognormal_beta
+from culturesim.kinds.gard.split import split
+from culturesim.kinds.gard.world import World
 
 G, N_MAX, K_F, K_B = 100, 100, 0.01, 1e-4
 

@@ -8,10 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import gard as ga
 from analysis.price import price
 from culturesim import runner
-from culturesim.models.gard import GardModel
+from culturesim.kinds.gard import measures as ga
+from culturesim.kinds.gard.model import GardModel
+from culturesim.kinds.gard.tables import TABLES as GARD_TABLES
 from culturesim.scenario import ScenarioError, load, validate_data
 
 TABLES = ("assemblies", "genealogy", "timeline", "beta", "target")
@@ -70,9 +71,7 @@ def test_a_fixed_seed_reproduces_a_run():
         model = GardModel(s)
         out = []
         for _ in range(k):
-            model.step()
-            out.append({name: pl.DataFrame(rows, schema=GardModel.EXTRA_TABLES[name])
-                        for name, rows in model.pending_extra.items()})
+            out.append({name: pl.DataFrame(rows, schema=GARD_TABLES[name]) for name, rows in model.step().tables.items()})
         return out
 
     one, two = steps(scenario()), steps(scenario())
@@ -93,7 +92,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, monkeypatch)
     def crashing(self):
         if self.steps == 3:
             raise RuntimeError("simulated crash")
-        real_step(self)
+        return real_step(self)
 
     monkeypatch.setattr(GardModel, "step", crashing)
     cut = s.model_copy(update={"output": s.output.model_copy(update={"run_id": "cut"})})

@@ -11,12 +11,21 @@ import pytest
 import test_gp_reference as ref  # the reference module in tests/
 import zss
 
-from culturesim.gp.distance import StructuralDistance, mean_pairwise_semantic, semantic
-from culturesim.gp.evaluate import Evaluator, evaluate, hits, rmse
-from culturesim.gp.operators import crossover, mutate, point_mutation, subtree_mutation
-from culturesim.gp.primitives import KEIJZER_SET, KOZA_SET, Constants, make_pset, pdiv, pinv, plog, psqrt
-from culturesim.gp.problems import benchmark
-from culturesim.gp.tree import depth_of, layout, make_tree, ramped_half_and_half, to_string
+from culturesim.kinds.matechoice.gp.distance import StructuralDistance, mean_pairwise_semantic, semantic
+from culturesim.kinds.matechoice.gp.evaluate import Evaluator, evaluate, hits, rmse
+from culturesim.kinds.matechoice.gp.operators import crossover, mutate, point_mutation, subtree_mutation
+from culturesim.kinds.matechoice.gp.primitives import (
+    KEIJZER_SET,
+    KOZA_SET,
+    Constants,
+    make_pset,
+    pdiv,
+    pinv,
+    plog,
+    psqrt,
+)
+from culturesim.kinds.matechoice.gp.problems import benchmark
+from culturesim.kinds.matechoice.gp.tree import depth_of, layout, make_tree, ramped_half_and_half, to_string
 
 KOZA = make_pset(KOZA_SET, 1, var_names=("x",))
 KEIJZER = make_pset(KEIJZER_SET, 1, Constants("normal", 0, 5), ("x",))

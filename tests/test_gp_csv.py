@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from culturesim.gp.primitives import Constants
-from culturesim.gp.problems import NGUYEN_SET, from_csv
+from culturesim.kinds.matechoice.gp.primitives import Constants
+from culturesim.kinds.matechoice.gp.problems import NGUYEN_SET, from_csv
 
 
 def load(path, target="y", inputs=None, **kw):

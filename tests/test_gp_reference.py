@@ -1,6 +1,6 @@
 """Plain-Python references for the GP tests (imported by the other test files): a parser
 for the recorded tree strings and a point-by-point evaluator written independently of
-culturesim.gp's numpy code."""
+culturesim.kinds.matechoice.gp's numpy code."""
 
 from __future__ import annotations
 

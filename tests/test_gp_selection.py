@@ -11,10 +11,10 @@ import zss
 from scipy import stats
 from test_gp_core import _zss
 
-from culturesim.gp import selection
-from culturesim.gp.engine import Engine, GPConfig
-from culturesim.gp.problems import benchmark
-from culturesim.gp.tree import to_string
+from culturesim.kinds.matechoice.gp import selection
+from culturesim.kinds.matechoice.gp.engine import Engine, GPConfig
+from culturesim.kinds.matechoice.gp.problems import benchmark
+from culturesim.kinds.matechoice.gp.tree import to_string
 
 
 def test_tournament_matches_its_closed_form():

@@ -9,7 +9,7 @@ import sys
 import polars as pl
 import pytest
 
-from culturesim.importers.llm_culture import FormatError, import_llm_culture
+from culturesim.kinds.culture.importer import FormatError, import_llm_culture
 from culturesim.store import RunError
 
 # a directed 3-agent example: 0 <-> 1, 1 -> 2 (agent 2 reads agent 1 only)

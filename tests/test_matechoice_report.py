@@ -13,7 +13,7 @@ from rich.console import Console
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from analysis.matechoice import print_report, report_table
+from culturesim.kinds.matechoice.measures import print_report, report_table
 from culturesim.scenario import validate_data
 from culturesim.sweep import Sweep, execute
 

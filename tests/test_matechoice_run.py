@@ -14,7 +14,7 @@ import test_gp_reference as ref  # the reference module in tests/
 from scipy import stats
 
 from culturesim import runner
-from culturesim.models.matechoice import MateChoiceModel
+from culturesim.kinds.matechoice.model import MateChoiceModel
 from culturesim.scenario import ScenarioError, load, validate_data
 from culturesim.store import RunDir
 from culturesim.sweep import cells
@@ -34,8 +34,7 @@ def history(sc) -> list[dict]:
     model = MateChoiceModel(sc, MateChoiceModel.build_graph(sc))
     rows = []
     for _ in range(sc.steps + 1):
-        model.step()
-        rows.append(model.pending_extra)
+        rows.append(model.step().tables)
     return rows
 
 

@@ -740,7 +740,7 @@ def test_permutation_null_float_matches_brute_force():
 
 
 def price_inputs_by_loop(genealogy, step, trait):
-    """analysis.gard.price_inputs as first written, row by row: the reference for the vectorised one."""
+    """culturesim.kinds.gard.measures.price_inputs as first written, row by row: the reference for the vectorised one."""
     before = genealogy.filter(pl.col("step") == step - 1).group_by("slot", "type").agg(pl.col("count").sum())
     after = genealogy.filter(pl.col("step") == step).sort("slot", "type", "root")
     parents, held = [], {}
@@ -782,7 +782,7 @@ def random_gard_step(seed: int, slots: int = 7, types: int = 6) -> pl.DataFrame:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_gard_inputs_vectorised_equal_the_loop(seed):
-    from analysis import gard as ga
+    from culturesim.kinds.gard import measures as ga
 
     g = random_gard_step(seed)
     z = np.random.default_rng(seed).normal(size=6)
@@ -798,7 +798,7 @@ def test_gard_inputs_vectorised_equal_the_loop(seed):
 
 
 def test_gard_inputs_name_a_missing_root():
-    from analysis import gard as ga
+    from culturesim.kinds.gard import measures as ga
 
     rows = [(0, 0, 0, 0, 0, 2), (1, 0, 0, 0, 0, 1), (1, 1, 1, 1, -1, 1), (1, 1, 1, 1, 1, 1)]
     g = pl.DataFrame(rows, schema=["step", "slot", "ancestor", "type", "root", "count"], orient="row")

@@ -18,9 +18,12 @@ from pydantic import Field
 
 from culturesim import runner
 from culturesim import scenario as sc
+from culturesim.kinds import Kind, register, unregister
+from culturesim.kinds.contract import KindModel, StepRecord
 from culturesim.store import RunDir, RunError
 
 WALK_SCHEMA = {"step": pl.Int64, "walker": pl.Int64, "position": pl.Float64}
+TABLES = {"walk": WALK_SCHEMA}  # this module is also the kind's tables module
 
 
 class WalkSpec(sc.Strict):
@@ -41,13 +44,14 @@ class WalkScenario(sc.Strict):
         return []
 
 
-class WalkModel(mesa.Model):
-    USES_LLM = False
-    EXTRA_TABLES = {"walk": WALK_SCHEMA}
+class WalkModel(KindModel, mesa.Model):
+    uses_llm = False
+    resume = "replay"
+    progress = "steps"
 
-    def __init__(self, scenario, graph, generate, run_id, *, make_llm, base_dir):
+    def __init__(self, scenario, graph, llm, run_id="", *, base_dir=None):
         super().__init__(seed=scenario.seed)
-        assert generate is None  # no LLM for this kind
+        assert llm is None  # no LLM for this kind
         self.scenario = scenario
         self.rng = np.random.default_rng(scenario.seed)
         self.position = np.zeros(scenario.walk.walkers)
@@ -55,8 +59,8 @@ class WalkModel(mesa.Model):
         self.done = 0
         self.fail_at = scenario.walk.fail_at
 
-    @staticmethod
-    def build_graph(scenario, base_dir=None):
+    @classmethod
+    def build_graph(cls, scenario, base_dir=None):
         graph = nx.Graph()
         graph.add_nodes_from(range(scenario.walk.walkers))
         return graph
@@ -64,6 +68,9 @@ class WalkModel(mesa.Model):
     @property
     def next_step(self):
         return self.first_step + self.done
+
+    def tables(self):
+        return TABLES
 
     def agents_table(self):
         return [{"agent_id": i, "community": None} for i in range(len(self.position))]
@@ -77,9 +84,8 @@ class WalkModel(mesa.Model):
         if self.fail_at == step:
             raise RuntimeError(f"stopped at step {step} on purpose")
         self._advance()
-        self.pending_rows = ([], [])
-        self.pending_extra = {"walk": [{"step": step, "walker": i, "position": float(p)}
-                                       for i, p in enumerate(self.position)]}
+        return StepRecord(tables={"walk": [{"step": step, "walker": i, "position": float(p)}
+                                           for i, p in enumerate(self.position)]})
 
     def replay(self, completed):
         for _ in range(completed):
@@ -87,9 +93,10 @@ class WalkModel(mesa.Model):
 
 
 @pytest.fixture
-def walk_kind(monkeypatch):
-    monkeypatch.setitem(sc.KINDS, "walk", WalkScenario)
-    monkeypatch.setitem(runner.KIND_MODELS, "walk", (__name__, "WalkModel"))
+def walk_kind():
+    register(Kind(name="walk", schema=f"{__name__}:WalkScenario", model=f"{__name__}:WalkModel", tables=__name__))
+    yield
+    unregister("walk")
 
 
 def scenario(**walk):

@@ -284,7 +284,7 @@ def test_missing_kind(tmp_path):
     path = write(tmp_path, edit("kind: culture\n", ""))
     msg = only_problem(path)
     assert msg.startswith(f"{path}")
-    assert "kind: missing" in msg and "allowed: culture" in msg
+    assert "kind: missing" in msg and "allowed: autotelic, culture, exposure, gard, matechoice" in msg
 
 
 def test_unknown_kind_points_at_its_line_and_suggests(tmp_path):
@@ -293,7 +293,7 @@ def test_unknown_kind_points_at_its_line_and_suggests(tmp_path):
     msg = only_problem(path)
     assert msg.startswith(f"{path}:{line_no(text, 'kind:')}: kind: 'cultur'"), msg
     assert "did you mean 'culture'" in msg
-    assert "allowed: culture" in msg
+    assert "allowed: autotelic, culture, exposure, gard, matechoice" in msg
 
 
 def test_kind_that_is_a_list_is_a_scenario_error(tmp_path):

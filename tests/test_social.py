@@ -1,4 +1,4 @@
-"""Tests for culturesim.social: bias weights against hand-computed values, sampling, budget."""
+"""Tests for culturesim.kinds.culture.social: bias weights against hand-computed values, sampling, budget."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from culturesim import social
-from culturesim.scenario import SocialSpec
-from culturesim.social import Candidate, bias_weights, choose, fit_budget, jaccard, words
+from culturesim.kinds.culture import social
+from culturesim.kinds.culture.schema import SocialSpec
+from culturesim.kinds.culture.social import Candidate, bias_weights, choose, fit_budget, jaccard, words
 
 try:
     from scipy.stats import chisquare

@@ -16,7 +16,7 @@ import polars as pl
 from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
-from app.kind_matechoice import compare_card, register_compare  # a matechoice sweep's modes (hidden otherwise)
+from app.kinds import COMPARE_CARDS
 from app.ui import Notice, csv_ready, message_for, picker, plot_card, register_plot, results, table
 
 SUMMARIES = {"last": "value at the last step", "mean": "mean over steps", "run": "run-level value (no step)"}
@@ -143,7 +143,7 @@ def layout(run: str | None = None, **_):
             dcc.Dropdown(id="cmp-embedder", clearable=False, className="cs-picker-small",
                          placeholder="embedding space"),
         ]),
-        compare_card(),
+        *(card.layout() for card in COMPARE_CARDS),
         plot_card("cmp", "Metric against each swept parameter", height=460),
         html.Div(className="cs-card", children=[
             html.H4("Effect sizes (each value against the parameter's first value)"),
@@ -175,7 +175,8 @@ def register(app) -> None:
     inputs = [Input("cmp-sweep", "value"), Input("cmp-metric", "value"), Input("cmp-summary", "value"),
               Input("cmp-embedder", "value")]
     register_plot(app, "cmp", inputs, per_run, figure)
-    register_compare(app)
+    for card in COMPARE_CARDS:
+        card.register(app)
 
     @app.callback(Output("cmp-effects", "children"), *inputs)
     def _effects(*values):

@@ -16,7 +16,8 @@ import polars as pl
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from plotly.colors import qualitative
 
-from app.data import RUN_KINDS_WITH_IDEAS, DataError, Refused, condition_label
+from app.data import DataError, Refused, condition_label
+from app.kinds import kinds_with_ideas
 from app.ui import (
     Notice,
     default_run,
@@ -270,7 +271,7 @@ def family_list(rel: str | None, idea: str | None):
 
 def layout(run: str | None = None, idea: str | None = None, q: str | None = None, **_):
     res = results()
-    options = run_options(res, kinds=RUN_KINDS_WITH_IDEAS, sweeps=True)
+    options = run_options(res, kinds=kinds_with_ideas(), sweeps=True)
     src = default_run(options, run)
     return html.Div([
         html.H2("Ideas and lineage"),

@@ -18,6 +18,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from app.launcher import current as launcher
 from app.ui import href, results
+from culturesim.kinds import kind_names
 
 SKIP_DIRS = {".venv", "venv", "node_modules", "__pycache__", ".git", "site-packages"}
 MAX_FILES = 200
@@ -109,7 +110,8 @@ def layout(**_):
         html.P(f"Scenario files from {results().root.parent} (edit freely: an edited copy is saved in the results "
                f"folder and run from there).", className="cs-hint"),
         dcc.Dropdown(id="launch-file", options=file_options(), placeholder="a scenario file", className="cs-picker"),
-        dcc.Textarea(id="launch-text", className="cs-textarea", placeholder="kind: culture\nname: ...",
+        dcc.Textarea(id="launch-text", className="cs-textarea",
+                     placeholder=f"kind: {' | '.join(kind_names())}\nname: ...",
                      style={"width": "100%", "height": "320px", "fontFamily": "monospace"}),
         html.Div(className="cs-controls", children=[
             html.Button("Validate", id="launch-validate", className="cs-button"),

@@ -15,7 +15,8 @@ import polars as pl
 from dash import Input, Output, dcc, html
 from plotly.colors import qualitative
 
-from app.data import RUN_KINDS_WITH_IDEAS, stamp
+from app.data import stamp
+from app.kinds import kinds_with_ideas
 from app.ui import Notice, default_run, hover_text, picker, plot_card, register_plot, results, run_options
 
 COLOURS = {"cluster": "idea cluster (TF-IDF)", "chars": "idea length (chars)", "copies": "times copied (whole run)",
@@ -102,7 +103,7 @@ def data(rel, step, colour) -> pl.DataFrame:
     kind = res.manifest(rel).get("kind")
     agents = res.agents(rel)
     pos = positions(rel)
-    ideas = res.valid_ideas(rel) if kind in RUN_KINDS_WITH_IDEAS else None
+    ideas = res.valid_ideas(rel) if kind in kinds_with_ideas() else None
     step = int(step) if step is not None else (int(ideas["step"].max()) if ideas is not None and ideas.height else 0)
     nodes = agents.select("agent_id", *[c for c in agents.columns if c != "agent_id"])
     if ideas is not None:

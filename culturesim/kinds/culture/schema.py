@@ -1,0 +1,112 @@
+"""The culture kind's scenario: who speaks how, what they see of their neighbours, and the
+prompts behind create, transform and combine."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from culturesim.personalities import registry
+from culturesim.scenario import (
+    KeyPath,
+    LLMSpec,
+    NetworkSpec,
+    PopulationSpec,
+    ScenarioBase,
+    Strict,
+    check_template,
+    did_you_mean,
+)
+
+
+class SocialSpec(Strict):
+    """What an agent sees of its neighbours, and with which transmission biases."""
+
+    sample: Literal["all", "k"] = "all"
+    k: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 3
+    bias: Literal["none", "content", "prestige", "conformity"] = "none"
+    prestige: Literal["degree", "copying"] = "degree"
+    strength: Annotated[float, Field(ge=0, le=100)] = 1.0
+    content_keywords: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    similarity_threshold: Annotated[float, Field(gt=0, le=1)] = 0.3
+    include_own: bool = True
+    max_chars: Annotated[int, Field(strict=True, ge=50, le=1_000_000)] = 2000
+
+
+PLACEHOLDERS = {
+    "create": set(),
+    "transform": {"ideas", "own_idea", "n_ideas"},
+    "combine": {"ideas", "own_idea", "n_ideas"},
+}
+
+
+class PromptsSpec(Strict):
+    create: str = "Write a short, original story in two or three sentences."
+    transform: str = (
+        "Here is a story you heard:\n{ideas}\n\nRetell it as a new short story of two or three "
+        "sentences. Write only the story."
+    )
+    combine: str = (
+        "Here are stories told by people around you:\n{ideas}\n\nCombine them into one new short "
+        "story of two or three sentences. Write only the story."
+    )
+
+    @field_validator("create", "transform", "combine")
+    @classmethod
+    def _placeholders_known(cls, value: str, info) -> str:
+        return check_template(value, PLACEHOLDERS[info.field_name])
+
+
+class PromptsOverride(Strict):
+    create: str | None = None
+    transform: str | None = None
+    combine: str | None = None
+
+    @field_validator("create", "transform", "combine")
+    @classmethod
+    def _placeholders_known(cls, value: str | None, info) -> str | None:
+        return None if value is None else check_template(value, PLACEHOLDERS[info.field_name])
+
+
+class GroupSpec(Strict):
+    """Per-personality overrides, so mixed populations can do different things."""
+
+    operation: Literal["transform", "combine"] | None = None
+    prompts: PromptsOverride = Field(default_factory=PromptsOverride)
+
+
+class CultureSpec(Strict):
+    update: Literal["synchronous", "asynchronous", "chain"] = "synchronous"
+    operation: Literal["transform", "combine"] = "combine"
+    seed_ideas: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    prompts: PromptsSpec = Field(default_factory=PromptsSpec)
+    social: SocialSpec = Field(default_factory=SocialSpec)
+    groups: dict[str, GroupSpec] = Field(default_factory=dict, description="overrides per personality")
+    agents: dict[int, GroupSpec] = Field(default_factory=dict, description="overrides per agent id (win over groups)")
+
+
+
+
+class CultureScenario(ScenarioBase):
+    kind: Literal["culture"]
+    steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    population: PopulationSpec
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    llm: LLMSpec = Field(default_factory=LLMSpec)
+    culture: CultureSpec = Field(default_factory=CultureSpec)
+
+    def cross_checks(self) -> list[tuple[KeyPath, str]]:
+        """Checks that span blocks; done after validation so each names its own key."""
+        known = registry(self.population.personalities)
+        listing = ", ".join(sorted(known))
+        problems = self.population.unknown_personalities()
+        for name in self.culture.groups:
+            if name not in known:
+                problems.append((("culture", "groups", name), f"{name!r} is not a personality"
+                                 f"{did_you_mean(name, known)}; known: {listing}"))
+        for agent_id in self.culture.agents:
+            if not 0 <= agent_id < self.population.size:
+                problems.append((("culture", "agents", str(agent_id)), f"no agent {agent_id}; agent ids "
+                                 f"run from 0 to population.size - 1 = {self.population.size - 1}"))
+        return problems

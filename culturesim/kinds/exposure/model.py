@@ -1,0 +1,293 @@
+"""AI-idea exposure worlds: chains of LLM participants writing Alternate Uses Task ideas
+after seeing examples from their chain and from a fixed pool of AI ideas.
+
+Restates the dynamic design of Ashkinaze, Mendelsohn, Qiwei, Budak and Gilbert (2024).
+Every item × condition has several independent chains; at trial t every chain's t-th
+participant sees the most recent human ideas of its own chain (the item's seed ideas
+at first) plus, depending on the condition, ideas drawn fresh for it from the item's
+AI pool, labelled by source when the condition discloses them. It ranks the examples by
+creativity and writes one idea. All chains advance together, so a trial is one batch.
+
+Step 0 makes the AI pool (once, with its own model) and records the seed ideas; the
+pool never changes afterwards. Randomness per participant comes from generators seeded
+by (run seed, step, agent), so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import mesa
+import networkx as nx
+import numpy as np
+import polars as pl
+
+from culturesim.kinds.contract import Door, KindModel, StepRecord
+from culturesim.kinds.exposure.schema import ExposureScenario
+from culturesim.kinds.exposure.tables import TABLES
+from culturesim.llm.types import Reply, Request
+from culturesim.personalities import registry
+from culturesim.population import assign_personalities, request_seed
+
+_RANKING = re.compile(r"RANKING\s*:\s*([0-9 ,;>\-]+)", re.IGNORECASE)
+_IDEA = re.compile(r"IDEA\s*:\s*(.+)", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Chain:
+    index: int
+    item: str
+    condition: str
+    n_ai: int
+    disclosed: bool
+
+
+def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
+    """The idea and the ranking (example positions, most creative first) from a reply.
+
+    A ranking counts only if it is a permutation of 1..n; a reply without an IDEA line
+    is taken whole (minus any RANKING line) as the idea.
+    """
+    ranking = None
+    found = _RANKING.search(text)
+    if found:
+        numbers = [int(x) for x in re.findall(r"\d+", found.group(1))]
+        if sorted(numbers) == list(range(1, n_examples + 1)):
+            ranking = numbers
+    idea = _IDEA.search(text)
+    body = idea.group(1) if idea else _RANKING.sub("", text)
+    return " ".join(body.split()).strip(), ranking
+
+
+def read_pool_file(path: Path, items: list[str]) -> dict[str, list[str]]:
+    """A CSV with columns item and idea (the paper's pool has 300 ideas per item)."""
+    if not path.is_file():
+        raise ValueError(f"exposure.ai_pool.file: {path} does not exist")
+    try:
+        table = pl.read_csv(path, infer_schema_length=0)
+    except Exception as exc:  # noqa: BLE001 - polars raises several kinds for bad CSV
+        raise ValueError(f"exposure.ai_pool.file: {path} is not a readable CSV ({exc})") from None
+    missing = {"item", "idea"} - set(table.columns)
+    if missing:
+        raise ValueError(f"exposure.ai_pool.file: {path} lacks column(s) {sorted(missing)}; "
+                         f"it has {table.columns}")
+    table = table.filter(pl.col("idea").is_not_null() & (pl.col("idea").str.strip_chars() != ""))
+    pools = {item: table.filter(pl.col("item").str.to_lowercase() == item.lower())["idea"].to_list()
+             for item in items}
+    empty = [item for item, ideas in pools.items() if not ideas]
+    if empty:
+        raise ValueError(f"exposure.ai_pool.file: {path} has no ideas for item(s) {empty}")
+    return pools
+
+
+class Participant(mesa.Agent):
+    """One participant of one chain, who writes once, at its trial."""
+
+    def __init__(self, model: ExposureModel, agent_id: int, chain: Chain, trial: int, persona: str,
+                 self_rating: int):
+        super().__init__(model)
+        self.agent_id = agent_id
+        self.chain = chain
+        self.trial = trial
+        self.persona = persona
+        self.self_rating = self_rating
+
+
+class ExposureModel(KindModel, mesa.Model):
+    def __init__(self, scenario: ExposureScenario, graph: nx.DiGraph, llm: Door | None, run_id: str = "",
+                 *, base_dir: Path | None = None):
+        super().__init__(rng=scenario.seed)
+        self.scenario = scenario
+        self.llm = llm
+        self.base_dir = base_dir
+        self.run_id = run_id
+        self.graph = graph
+        spec = scenario.exposure
+        self.chains = [
+            Chain(i, item, name, cond.ai, cond.disclosed)
+            for i, (item, (name, cond)) in enumerate(
+                (item, c) for item in spec.items for c in spec.conditions.items() for _ in range(spec.chains))
+        ]
+        self.personalities = registry(scenario.population.personalities)
+        n = scenario.population_size
+        labels = assign_personalities(scenario.population.mix, n, np.random.default_rng([scenario.seed, 0, 7]))
+        ratings = np.random.default_rng([scenario.seed, 0, 8]).integers(1, 6, size=n)
+        self.participants = {
+            self.agent_id(chain, t): Participant(self, self.agent_id(chain, t), chain, t, labels[k], int(ratings[k]))
+            for k, (chain, t) in enumerate((c, t) for c in self.chains for t in range(1, scenario.steps + 1))
+        }
+        self.first_step = 0
+        self.pool: dict[str, list[tuple[str, str]]] = {item: [] for item in spec.items}
+        self.history: dict[int, list[tuple[str, str]]] = {c.index: [] for c in self.chains}  # human ideas
+        self._out = StepRecord(tables={"examples": []})  # what the step in progress has produced
+        self.pool_file: dict[str, list[str]] | None = None
+        if spec.ai_pool.file:  # read now, so a bad file is refused before the run exists
+            path = Path(spec.ai_pool.file)
+            self.pool_file = read_pool_file(path if path.is_absolute() else (base_dir or Path.cwd()) / path,
+                                            spec.items)
+
+    def agent_id(self, chain: Chain, trial: int) -> int:
+        return chain.index * self.scenario.steps + (trial - 1)
+
+    @classmethod
+    def build_graph(cls, scenario: ExposureScenario, base_dir: Path | None = None) -> nx.DiGraph:
+        """Each chain is a path: participant t reads participant t-1's world."""
+        spec = scenario.exposure
+        worlds = len(spec.items) * len(spec.conditions) * spec.chains
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(worlds * scenario.steps))
+        for w in range(worlds):
+            for t in range(1, scenario.steps):
+                graph.add_edge(w * scenario.steps + t - 1, w * scenario.steps + t)
+        return graph
+
+    @classmethod
+    def network_summary(cls, scenario: ExposureScenario, graph: nx.Graph) -> str:
+        return f"chains network with {graph.number_of_edges()} edges"
+
+    def tables(self) -> dict[str, dict]:
+        return TABLES
+
+    @property
+    def next_step(self) -> int:
+        return self.first_step + self.steps
+
+    def planned_requests(self, first: int, last: int) -> int:
+        pool = 0 if self.scenario.exposure.ai_pool.file else self.scenario.exposure.ai_pool.size * len(self.pool)
+        return sum(pool if s == 0 else len(self.chains) for s in range(first, last + 1))
+
+    # --- step 0: the pool and the seeds ---------------------------------------------
+    def _pool_step(self) -> None:
+        spec = self.scenario.exposure
+        ideas = self._out.ideas
+        if self.pool_file is not None:
+            for item, texts in self.pool_file.items():
+                for k, text in enumerate(texts):
+                    ideas.append(self._row(0, None, f"ai-{item}-{k}", text, [], "ai", "pool", None))
+        else:
+            pool_llm = self.llm.open(spec.ai_pool.llm)
+            requests, keys = [], []
+            for i, item in enumerate(spec.items):
+                for k in range(spec.ai_pool.size):
+                    requests.append(Request(
+                        messages=({"role": "system", "content": spec.ai_pool.persona},
+                                  {"role": "user", "content": spec.ai_pool.prompt.format(item=item)}),
+                        seed=request_seed(self.scenario.seed, 0, 1_000_000 + i * 100_000 + k),
+                        temperature=spec.ai_pool.llm.temperature, top_p=spec.ai_pool.llm.top_p,
+                        max_tokens=spec.ai_pool.llm.max_tokens, stop=tuple(spec.ai_pool.llm.stop),
+                        tag=f"ai-{item}-{k}"))
+                    keys.append((item, k))
+            for (item, k), req, reply in zip(keys, requests, pool_llm.generate(requests), strict=True):
+                text = " ".join(reply.text.split()) if reply.ok and reply.text else None
+                ideas.append(self._row(0, None, f"ai-{item}-{k}", text, [], "ai", "pool", reply))
+                self._out.prompts.append(self._prompt_row(0, None, f"ai-{item}-{k}", req, reply))
+        for item in spec.items:
+            for k, text in enumerate(self.scenario.seeds_for(item)):
+                ideas.append(self._row(0, None, f"seed-{item}-{k}", text, [], "seed", "seed", None))
+        self._absorb(ideas)
+        short = [item for item, pool in self.pool.items() if len(pool) < max(c.n_ai for c in self.chains)]
+        if short:
+            raise RuntimeError(f"the AI pool has too few ideas for item(s) {short} (the pool model failed?)")
+
+    def _absorb(self, rows: list[dict]) -> None:
+        """Fold recorded rows into the state: pool, seeds and each chain's human ideas."""
+        for row in rows:
+            if row["text"] is None or row["error"] is not None:
+                continue
+            if row["source"] == "ai":  # idea ids are ai-<item>-<k>; an item may hold dashes
+                self.pool[row["idea_id"][3:].rsplit("-", 1)[0]].append((row["idea_id"], row["text"]))
+            elif row["source"] == "seed":
+                item = row["idea_id"][5:].rsplit("-", 1)[0]
+                for chain in self.chains:
+                    if chain.item == item:
+                        self.history[chain.index].append((row["idea_id"], row["text"]))
+            else:
+                chain = self.participants[row["agent_id"]].chain
+                self.history[chain.index].append((row["idea_id"], row["text"]))
+
+    # --- trials ---------------------------------------------------------------------
+    def compose(self, p: Participant, step: int) -> tuple[Request, list[tuple[str, str, str]]]:
+        """The examples this participant sees, in the order shown, and its request."""
+        spec = self.scenario.exposure
+        rng = np.random.default_rng([self.scenario.seed, step, p.agent_id, 3])
+        human = [(i, t, "human") for i, t in self.history[p.chain.index][-(spec.examples - p.chain.n_ai):]]
+        pool = self.pool[p.chain.item]
+        drawn = rng.choice(len(pool), size=p.chain.n_ai, replace=False) if p.chain.n_ai else []
+        shown = human + [(*pool[int(k)], "ai") for k in drawn]
+        shown = [shown[int(k)] for k in rng.permutation(len(shown))]
+        label = {"human": " (Source: Human)", "ai": " (Source: A.I)"}
+        lines = [f"{n}. {text}{label[src] if p.chain.disclosed else ''}" for n, (_, text, src) in enumerate(shown, 1)]
+        user = spec.prompt.format(item=p.chain.item.upper(), examples="\n".join(lines),
+                                  header=spec.disclosure_header if p.chain.disclosed else "")
+        persona = (f"{self.personalities[p.persona]} On a scale from 1 to 5 you rate your own creativity "
+                   f"as {p.self_rating}.")
+        llm = self.scenario.llm
+        request = Request(
+            messages=({"role": "system", "content": persona}, {"role": "user", "content": user}),
+            seed=request_seed(self.scenario.seed, step, p.agent_id), temperature=llm.temperature,
+            top_p=llm.top_p, max_tokens=llm.max_tokens, stop=tuple(llm.stop), tag=f"s{step}-a{p.agent_id}")
+        return request, shown
+
+    def step(self) -> StepRecord:
+        step = self.first_step + self.steps - 1
+        self._out = StepRecord(tables={"examples": []})
+        if step == 0:
+            self._pool_step()
+            return self._out
+        active = [p for p in self.participants.values() if p.trial == step]
+        composed = [(p, *self.compose(p, step)) for p in active]
+        replies = self.llm.generate([request for _, request, _ in composed])
+        for (p, request, shown), reply in zip(composed, replies, strict=True):
+            idea_id = f"s{step}-a{p.agent_id}"
+            text, ranking = parse_reply(reply.text, len(shown)) if reply.ok and reply.text else (None, None)
+            error = reply.error if not reply.ok else (None if text else "the reply held no idea")
+            row = self._row(step, p.agent_id, idea_id, text, [e[0] for e in shown], "llm", "create", reply)
+            row["error"] = error
+            self._out.ideas.append(row)
+            self._out.prompts.append(self._prompt_row(step, p.agent_id, idea_id, request, reply))
+            rank_of = {pos: r for r, pos in enumerate(ranking, 1)} if ranking else {}
+            self._out.tables["examples"].extend(
+                {"idea_id": idea_id, "position": n, "example_id": eid, "example_source": src,
+                 "rank": rank_of.get(n)}
+                for n, (eid, _, src) in enumerate(shown, 1))
+        self._absorb(self._out.ideas)
+        return self._out
+
+    def _row(self, step, agent_id, idea_id, text, parents, source, operation, reply: Reply | None) -> dict:
+        return {
+            "run_id": self.run_id, "step": step, "agent_id": agent_id, "idea_id": idea_id, "text": text,
+            "parent_ids": parents, "operation": operation, "source": source,
+            "personality": self.participants[agent_id].persona if agent_id is not None else None,
+            "model": reply.model if reply else None, "seed": reply.seed if reply else None,
+            "prompt_tokens": reply.prompt_tokens if reply else 0,
+            "completion_tokens": reply.completion_tokens if reply else 0,
+            "latency_s": reply.latency_s if reply else 0.0, "cached": reply.cached if reply else False,
+            "retries": reply.retries if reply else 0,
+            "error": (reply.error if reply and not reply.ok else None) if reply else None,
+        }
+
+    def _prompt_row(self, step, agent_id, idea_id, request: Request, reply: Reply) -> dict:
+        """The messages sent, and the raw reply (its idea and ranking were parsed from it)."""
+        messages = [*request.messages, {"role": "assistant", "content": reply.text}] if reply.text else list(
+            request.messages)
+        return {"run_id": self.run_id, "step": step, "agent_id": agent_id, "idea_id": idea_id,
+                "messages": json.dumps(messages, ensure_ascii=False)}
+
+    # --- resume ---------------------------------------------------------------------
+    def restore(self, rows: list[dict]) -> None:
+        last = -1
+        for step in sorted({r["step"] for r in rows}):
+            self._absorb([r for r in rows if r["step"] == step])
+            last = step
+        self.steps = last + 1
+
+    def agents_table(self) -> list[dict]:
+        return [
+            {"agent_id": p.agent_id, "item": p.chain.item, "condition": p.chain.condition, "chain": p.chain.index,
+             "trial": p.trial, "n_ai": p.chain.n_ai, "disclosed": p.chain.disclosed, "persona": p.persona,
+             "self_rating": p.self_rating, "community": None}
+            for p in self.participants.values()
+        ]
