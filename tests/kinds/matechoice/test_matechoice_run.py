@@ -157,7 +157,7 @@ def test_bad_scenarios_get_one_line_errors(tmp_path):
 
 
 def test_shipped_scenarios_load():
-    root = Path(__file__).resolve().parent.parent / "scenarios"
+    root = Path(__file__).resolve().parents[3] / "scenarios"
     quick = load(root / "matechoice_quick.yaml")
     assert quick.kind == "matechoice"
     study = load(root / "matechoice_study.yaml")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-QUICK = Path(__file__).parent.parent / "scenarios" / "exposure_quick.yaml"
+QUICK = Path(__file__).resolve().parents[3] / "scenarios" / "exposure_quick.yaml"
 
 
 def test_quick_scenario_runs_and_reports(tmp_path):
