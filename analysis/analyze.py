@@ -17,8 +17,6 @@ from analysis import diversity, dynamics
 from analysis.embeddings import Embedder, embed_texts
 from culturesim.store import RunDir, list_runs, write_parquet
 
-METRICS_SCHEMA = {"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "value": pl.Float64}
-
 
 def valid_ideas(run: RunDir) -> pl.DataFrame:
     """The population's ideas that exist: failed agent-steps carry no text, and ideas
