@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from analysis.diversity import mean_pairwise_distance
+from analysis.diversity import as_matrix, mean_pairwise_distance
 
 __all__ = [
     "Attractor",
@@ -77,15 +77,6 @@ def _valid_mask(ideas: pl.DataFrame) -> np.ndarray:
     return keep
 
 
-def _matrix(X: Any, what: str) -> np.ndarray:
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D array (one row per idea), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{what} must hold real numbers, got dtype {arr.dtype}")
-    return arr
-
-
 def _row_norms(X: np.ndarray, what: str) -> np.ndarray:
     """Norms of every row, refusing rows for which a cosine means nothing (NaN, inf, zero)."""
     norms = np.empty(X.shape[0])
@@ -111,7 +102,7 @@ def _mean_unit(X: np.ndarray, norms: np.ndarray, rows: np.ndarray | None = None)
 
 
 def _aligned(ideas: pl.DataFrame, X: Any) -> np.ndarray:
-    arr = _matrix(X, "X")
+    arr = as_matrix(X, "X")
     if arr.shape[0] != ideas.height:
         raise ValueError(f"X has {arr.shape[0]} rows but the ideas frame has {ideas.height}; they must be aligned")
     return arr
@@ -140,7 +131,7 @@ def mean_cross_similarity(A: Any, B: Any) -> float:
     a row with itself count when A and B share rows, which is what comparing a population
     with itself means here (so it is not 1 unless all rows point the same way).
     """
-    A, B = _matrix(A, "A"), _matrix(B, "B")
+    A, B = as_matrix(A, "A"), as_matrix(B, "B")
     if A.shape[0] == 0 or B.shape[0] == 0:
         raise ValueError(f"mean_cross_similarity needs ideas on both sides, got {A.shape[0]} and {B.shape[0]}")
     if A.shape[1] != B.shape[1]:
@@ -751,7 +742,7 @@ def fixed_axis(X_start: Any, X_end: Any) -> np.ndarray:
     so a steady drift along it would be absorbed into the axis and read as no change,
     and values from different steps would not be on the same scale.
     """
-    A, B = _matrix(X_start, "X_start"), _matrix(X_end, "X_end")
+    A, B = as_matrix(X_start, "X_start"), as_matrix(X_end, "X_end")
     if A.shape[0] == 0 or B.shape[0] == 0:
         raise ValueError(f"fixed_axis needs ideas at both ends, got {A.shape[0]} and {B.shape[0]}")
     if A.shape[1] != B.shape[1]:
