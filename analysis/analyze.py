@@ -23,8 +23,6 @@ from culturesim.store import (  # noqa: F401 (runs_under: re-exported)
     write_parquet,
 )
 
-METRICS_SCHEMA = {"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "value": pl.Float64}
-
 
 def valid_ideas(run: RunDir) -> pl.DataFrame:
     """The population's ideas (culturesim.store.population_ideas), in step and agent order."""

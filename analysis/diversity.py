@@ -31,6 +31,7 @@ import numpy as np
 __all__ = [
     "ClusterResult",
     "Resampled",
+    "as_matrix",
     "centroid_distance",
     "clusters",
     "compression_ratio",
@@ -84,17 +85,32 @@ class Resampled:
 # --------------------------------------------------------------------------- input
 
 
-def _matrix(X: Any, what: str = "X") -> np.ndarray:
-    """Validate once so every metric fails the same clear way on bad vectors."""
+def as_matrix(X: Any, what: str = "X", dtype: Any = None) -> np.ndarray:
+    """``X`` as a 2-D array of real numbers, so every measure fails the same clear way on bad vectors.
+
+    Shared by this module and :mod:`analysis.dynamics`. ``dtype=None`` keeps the array as
+    given, without a copy (dynamics streams float32 embeddings of a whole run a block of rows
+    at a time); a dtype converts to it. Only the shape and the kind of number are checked
+    here: whether no rows, zero dimensions or a NaN make a measure meaningless is for the
+    measure to say.
+    """
     try:
-        arr = np.asarray(X, dtype=np.float64)
+        arr = np.asarray(X) if dtype is None else np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be a numeric array of shape (n, d): {exc}") from None
     if arr.ndim != 2:
         raise ValueError(
             f"{what} must be 2-D (n vectors x d dimensions), got shape {arr.shape}; "
-            "reshape a single vector with X[None, :]"
+            f"reshape a single vector with {what}[None, :]"
         )
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _vectors(X: Any, what: str = "X") -> np.ndarray:
+    """What every measure here needs: at least one finite float64 vector with a direction to compare."""
+    arr = as_matrix(X, what, np.float64)
     n, d = arr.shape
     if n == 0:
         raise ValueError(f"{what} is empty: no vectors to measure")
@@ -129,7 +145,7 @@ def _unit_rows(block: np.ndarray, offset: int = 0) -> np.ndarray:
 
 
 def _normalised(X: Any) -> np.ndarray:
-    return _unit_rows(_matrix(X))
+    return _unit_rows(_vectors(X))
 
 
 def _need_pairs(n: int, name: str) -> None:
@@ -187,7 +203,7 @@ def mean_pairwise_distance(X: Any, *, block: int = 2048) -> float:
     Using the computed squared norms rather than n makes the identity exact for
     the rounded unit vectors. Range [0, 2]: 0 when all ideas point the same way.
     """
-    arr = _matrix(X)
+    arr = _vectors(X)
     block = _positive_int(block, "block")
     n = arr.shape[0]
     _need_pairs(n, "mean_pairwise_distance")

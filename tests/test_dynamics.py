@@ -432,11 +432,11 @@ def test_lineage_matches_networkx_on_a_random_dag():
 
 def test_lineage_descendants_across_bitset_blocks(monkeypatch):
     # force one 64-idea word per pass, so the blocks and their edges are exercised
-    import analysis.dynamics as dynamics
+    from analysis.dynamics import genealogy
 
     ideas = random_run(seed=11, steps=12, agents=30)
     whole, alive = lineage(ideas), surviving_lineages(ideas)
-    monkeypatch.setattr(dynamics, "_BITSET_BYTES", 1)
+    monkeypatch.setattr(genealogy, "_BITSET_BYTES", 1)
     assert lineage(ideas).equals(whole)
     assert surviving_lineages(ideas).equals(alive)
 

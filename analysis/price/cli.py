@@ -1,0 +1,65 @@
+"""``culturesim price``: the decomposition of one genealogy step given as three CSV files.
+
+The terms are printed (as Fractions when the input was exact) and optionally written as JSON.
+The input is a user's files, so a bad file or argument is an ``error:`` line and exit status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from analysis.price.csv_input import load_tables
+from analysis.price.decomposition import _TERMS, PriceTerms, price
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit; we report and return 2
+        raise _UsageError(message)
+
+
+def _json_terms(terms: PriceTerms) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "exact": terms.exact,
+        "terms": {k: float(getattr(terms, k)) for k in _TERMS},
+        "n_parents": terms.n_parents, "n_children": terms.n_children, "n_innovations": terms.n_innovations,
+    }
+    if terms.exact:
+        out["exact_terms"] = {k: f"{getattr(terms, k).numerator}/{getattr(terms, k).denominator}" for k in _TERMS}
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``price --parents P.csv --children C.csv --attributions A.csv [--out terms.json]``."""
+    parser = _Parser(prog="price", description="Exact Price-equation decomposition of one genealogy step.")
+    parser.add_argument("--parents", required=True, help="CSV with columns id, [group,] trait")
+    parser.add_argument("--children", required=True, help="CSV with columns id, trait")
+    parser.add_argument("--attributions", required=True, help="CSV with columns child, parent, weight")
+    parser.add_argument("--out", help="write the terms as JSON here")
+    try:
+        args = parser.parse_args(argv)
+        terms = price(*load_tables(args.parents, args.children, args.attributions))
+        lines = []
+        for k in ("delta", "between", "within", "transmission", "innovation"):
+            v = getattr(terms, k)
+            lines.append(f"{k:<13} {v!s:>14}  ({float(v):.6g})" if terms.exact else f"{k:<13} {v:.12g}")
+        print("\n".join(lines))
+        print(f"n_parents={terms.n_parents} n_children={terms.n_children} n_innovations={terms.n_innovations} "
+              f"mean_fitness={terms.mean_fitness!s}")
+        if args.out:
+            Path(args.out).write_text(json.dumps(_json_terms(terms), indent=2) + "\n")
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except (_UsageError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
