@@ -2,7 +2,7 @@
 are, how alike the agents' repertoires become, how much of the game they cover, and whether the
 language model's rewards agree with the game's own facts.
 
-Every function takes the run's ``repertoire`` and ``episodes`` tables (culturesim/models/autotelic.py)
+Every function takes the run's ``repertoire`` and ``episodes`` tables (tables.py beside this module)
 as polars frames and returns a polars frame, one row per step and agent; rows with a null
 ``agent_id`` are the population's. Measures that need at least two goals (pairwise distance) are
 null below that, never NaN.

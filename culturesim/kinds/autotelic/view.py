@@ -1,8 +1,8 @@
 """What the app shows for ``autotelic`` runs (LMA3-style agents that invent and share goals in
 TextWorld): five Run page sections over the run's ``repertoire`` and ``episodes`` tables
-(culturesim/models/autotelic.py).
+(tables.py beside this module).
 
-Every measure is analysis/autotelic.py's, called on the tables the app has read through
+Every measure is this kind's measures.py, called on the tables the app has read through
 ``Results.table`` (containment, caching, per-step parts while the run goes on): goals known and
 mastered, goal diversity (with the TF-IDF embedder: fast, and no model to load in a page),
 repertoire overlap, evaluation coverage and the language model's rewards against the game's

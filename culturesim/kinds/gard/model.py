@@ -13,7 +13,7 @@ Each step writes:
   root, count)``: ``ancestor`` is the slot at the step's start the assembly descends from and
   ``root`` the type of the molecule there that each molecule descends from (-1: it joined
   spontaneously, an innovation). With the previous step's snapshot (step 0 for the first) this
-  is a complete genealogy of molecules within assemblies, which ``analysis/gard.py`` turns into
+  is a complete genealogy of molecules within assemblies, which ``measures.py`` (beside this module) turns into
   the multilevel Price decomposition (molecules as individuals, assemblies as groups);
 * ``timeline``: time, splits, events and deaths of the step;
 * ``beta`` and ``target`` (first step only): the catalysis network and the selection target.

@@ -1,6 +1,6 @@
 """What the app shows for ``gard`` runs (GARD assemblies): Run page sections and a Price source.
 
-Every number comes from analysis/gard.py, called on the run folder the app has already checked
+Every number comes from this kind's measures.py, called on the run folder the app has already checked
 (``Results.run_dir``): compositional heredity (similarity of each split to its parent split,
 composomes above H = 0.9), compotype clusters, the catalysis network's mutual-catalysis
 propensity, the model's timeline, and the multilevel Price decomposition with molecules as

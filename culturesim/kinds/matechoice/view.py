@@ -1,7 +1,7 @@
 """What the app shows for ``matechoice`` runs (GP with mate choice) and their sweeps.
 
 The Run page gets four sections, all drawn from the run's ``generations`` table (one row per
-generation, written by culturesim/models/matechoice.py) and, for the best individual, its
+generation, written by the kind's model.py) and, for the best individual, its
 ``individuals`` table: errors, genotypic and phenotypic diversity, tree and preference sizes,
 and the best expression of the last generation. A sweep's modes are compared on the Compare
 page (:func:`compare_card`, :func:`register_compare`) with culturesim.kinds.matechoice.measures's run and report

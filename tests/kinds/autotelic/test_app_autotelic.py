@@ -3,7 +3,7 @@ CookingWorld game, with ScriptedJudge (tests/test_autotelic_model.py) standing i
 model's judgement, made to disagree with the game's oracle on goals about the fridge so that the
 reward agreement is not trivially perfect.
 
-Each section's plotted data is checked against analysis/autotelic.py run on the run's Parquet
+Each section's plotted data is checked against culturesim/kinds/autotelic/measures.py run on the run's Parquet
 files read independently, and the headline numbers against a second computation (Python sets,
 scikit-learn's TF-IDF, kappa and confusion matrix, numpy's eigenvalues).
 """

@@ -38,7 +38,7 @@ def shape(trees: list[Tree] | None) -> dict[str, float | None]:
 def generation_row(generation: int, genomes: list[Tree], preferences: list[Tree] | None, fitness: np.ndarray,
                    test_error: np.ndarray, outputs: np.ndarray, success: np.ndarray, sample: np.ndarray,
                    structural: StructuralDistance) -> dict:
-    """One row of the ``generations`` table (see models/matechoice.py GENERATIONS_SCHEMA)."""
+    """One row of the ``generations`` table (see the kind's tables.py, GENERATIONS_SCHEMA)."""
     best = int(np.argmin(fitness))
     counts = fitness_classes(fitness)
     g, p = shape(genomes), shape(preferences)
