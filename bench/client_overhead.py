@@ -1,6 +1,6 @@
 """Client overhead: culturesim's whole step versus a raw asyncio ``openai`` client.
 
-A FAKE OpenAI-compatible server (culturesim/llm/fakeserver.py: instant fixed replies,
+A FAKE OpenAI-compatible server (culturesim/testing/fakeserver.py: instant fixed replies,
 nothing generated) runs in its own process on loopback. For each population size N,
 one culture step (step 1: every agent combines its neighbours' seed ideas) runs
 through culturesim: compose N requests, ``LLM.generate`` them, adopt the replies, write
@@ -68,7 +68,7 @@ def scenario_for(n: int, base_url: str, concurrency: int, provider: str) -> sc.C
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "culturesim.llm.fakeserver"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "culturesim.testing.fakeserver"], stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 
 

@@ -2,7 +2,7 @@
 every agent-step ends as an idea or a recorded failure with its reason and retry count,
 and a real server killed and restarted mid-run does not end the run.
 
-The faults come from ``faults/<spec>`` (culturesim/llm/faults.py), whose choice of fault
+The faults come from ``faults/<spec>`` (culturesim/testing/faults.py), whose choice of fault
 is a pure function of the request and attempt, so each row's retries and outcome are
 recomputed here from the recorded prompt, independently of the client's bookkeeping.
 What only a socket can do (a reply cut off mid-body, bytes that are not UTF-8) comes
@@ -29,11 +29,11 @@ from conftest import llama_server
 
 from culturesim import runner
 from culturesim import scenario as sc
-from culturesim.llm import faults
 from culturesim.llm.client import LLM
 from culturesim.llm.types import Request
 from culturesim.models.culture import request_seed
 from culturesim.scenario import LLMSpec
+from culturesim.testing import faults
 
 SPEC = "exc=0.08,bad=0.02,timeout=0.05,empty=0.06,long=0.04,drop=0.05"  # 30% of attempts
 AGENTS, STEPS, RETRIES, MAX_CHARS = 24, 5, 3, 600

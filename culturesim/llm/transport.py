@@ -1,4 +1,4 @@
-"""An httpx transport over aiohttp, for the openai client of the fast path (client.py).
+"""An httpx transport over aiohttp, for the openai client of the fast path (backends/openai_fast.py).
 
 Measured on these machines (bench/client_overhead.py, 1,000 requests at concurrency 64
 to a loopback server): the openai client on its default httpx/httpcore pool spends
