@@ -7,8 +7,9 @@ sends (tests/test_client_fastpath.py compares them field for field), and failure
 named as litellm names them, so a run reads the same whichever path sent it.
 
 One ``AsyncOpenAI`` per server and key, on the process's event loop, moving bytes with
-aiohttp (culturesim/llm/transport.py): its default httpx pool spends most of its CPU in
-pool bookkeeping at high concurrency (measured: bench/RESULTS.md).
+openai's own aiohttp client (``DefaultAioHttpClient``, the ``openai[aiohttp]`` extra):
+its default httpx pool spends most of its CPU in pool bookkeeping at high concurrency
+(measured: bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from culturesim.llm.types import Request
 # Providers whose api_base speaks OpenAI's chat-completions API as litellm sends it.
 OPENAI_COMPATIBLE = ("openai", "hosted_vllm")
 
+# No cap of the pool's own: the backend runs at most ``concurrency`` requests at once
+# (at most 4096, LLMSpec's bound); aiohttp's default would cap it at 100.
+_MAX_CONNECTIONS = 4096
+
 _clients: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, object]] = {}
 
 
@@ -35,13 +40,12 @@ def uses_fast_path(model: str, api_base: str | None) -> bool:
 
 
 def http_client():
-    """The HTTP client the fast path gives openai (bench/ uses it too): aiohttp moves the
-    bytes, with no cap of its own (the backend runs at most ``concurrency`` at once)."""
-    import httpx
+    """openai's aiohttp-backed HTTP client, as the fast path configures it (bench/ uses it too)."""
+    import httpx2
+    import openai
 
-    from culturesim.llm.transport import AiohttpTransport
-
-    return httpx.AsyncClient(transport=AiohttpTransport())
+    return openai.DefaultAioHttpClient(limits=httpx2.Limits(max_connections=_MAX_CONNECTIONS,
+                                                            max_keepalive_connections=_MAX_CONNECTIONS))
 
 
 def openai_client(api_base: str, api_key: str | None):
@@ -67,6 +71,22 @@ def _close_clients() -> None:
         if not loop.is_closed() and not loop.is_running():
             loop.run_until_complete(client.close())
     _clients.clear()
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """True if aiohttp failed to connect or lost the connection without timing out.
+
+    openai's aiohttp adapter maps aiohttp's errors to httpx2's by the first matching
+    class, so a refused connection (``ClientConnectorError``, a ``ClientConnectionError``)
+    becomes ``httpx2.ConnectTimeout`` and openai raises ``APITimeoutError`` for it."""
+    import aiohttp
+
+    seen = exc.__cause__
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectionError) and not isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 class OpenAIFast(AsyncBackend):
@@ -103,9 +123,12 @@ class OpenAIFast(AsyncBackend):
         return not isinstance(exc, permanent)
 
     def describe(self, exc: BaseException) -> str:
-        """Named as litellm names the same failure: a timeout is ``Timeout``."""
+        """Named as litellm names the same failure: a timeout is ``Timeout``; a connection
+        that failed is ``APIConnectionError``, whatever the adapter mapped it to."""
         import openai
 
         if isinstance(exc, openai.APITimeoutError):
+            if _connection_failed(exc):
+                return describe(openai.APIConnectionError(request=exc.request))
             return describe(exc).replace(type(exc).__name__, "Timeout", 1)
         return describe(exc)
