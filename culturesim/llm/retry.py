@@ -9,11 +9,11 @@ same whichever backend answered:
   same seed; any other failure (a refused key, a bad request) is final at once;
 - the last attempt's reply is the one recorded, its ``retries`` the attempts before it.
 
-Requests are retried in rounds: a round sends every request still open as one batch
-to the backend, so batching backends (llama.cpp) keep their batches. Before a round a
-backend behind a server waits ``backoff_s * 2**round`` (at most ``max_backoff_s``,
-jittered by half either way) for the server to recover; an in-process model is asked
-again at once.
+Requests are retried in rounds: a round sends every request still pending as one
+batch to the backend, so batching backends (llama.cpp) keep their batches. Before each
+round, a backend behind a server is given time to recover: ``backoff_s``, doubling each
+round up to ``max_backoff_s``, jittered by half either way; an in-process model is
+asked again at once.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Retry:
         """Every request's final reply, in request order; ``on_reply`` as each is final."""
         final: list[Reply | None] = [None] * len(requests)
         asked = list(requests)  # what the next attempt of each request sends (its seed may change)
-        open_ = list(range(len(requests)))
+        pending = list(range(len(requests)))  # indices still without a final reply
         last = self.retries
         jitter = random.Random(requests[0].seed if requests else 0)
         for attempt in range(last + 1):
@@ -56,7 +56,7 @@ class Retry:
                 self.sleep(delay * (0.5 + jitter.random()))
             again: list[int] = []
 
-            def settle(k: int, reply: Reply, batch: list[int] = open_, attempt: int = attempt,
+            def settle(k: int, reply: Reply, batch: list[int] = pending, attempt: int = attempt,
                        again: list[int] = again) -> None:
                 i = batch[k]
                 reply.retries = attempt
@@ -73,8 +73,8 @@ class Retry:
                     asked[i] = dataclasses.replace(asked[i], seed=reseed(asked[i].seed))
                 again.append(i)
 
-            self.backend.send([asked[i] for i in open_], settle)
+            self.backend.send([asked[i] for i in pending], settle)
             if not again:
                 break
-            open_ = sorted(again)
+            pending = sorted(again)
         return final  # type: ignore[return-value]
