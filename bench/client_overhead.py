@@ -1,6 +1,6 @@
 """Client overhead: culturesim's whole step versus a raw asyncio ``openai`` client.
 
-A FAKE OpenAI-compatible server (culturesim/llm/fakeserver.py: instant fixed replies,
+A FAKE OpenAI-compatible server (culturesim/testing/fakeserver.py: instant fixed replies,
 nothing generated) runs in its own process on loopback. For each population size N,
 one culture step (step 1: every agent combines its neighbours' seed ideas) runs
 through culturesim: compose N requests, ``LLM.generate`` them, adopt the replies, write
@@ -11,10 +11,10 @@ medians are compared, so both see the same machine load.
 
 Two raw baselines: ``raw openai`` is the client as it comes (its default httpx pool,
 ``chat.completions.create``), which is what the issue asks to compare with;
-``raw same-transport`` is the same client on culturesim's transport
-(culturesim/llm/transport.py) making the same ``post`` call as culturesim's fast path,
-which isolates what culturesim itself adds (composing, Reply objects, retry
-bookkeeping, recording, Parquet). Both
+``raw same-client`` is the same client on the HTTP client culturesim's fast path gives
+it (openai's ``DefaultAioHttpClient``: culturesim/llm/backends/openai_fast.py) making the
+same ``post`` call, which isolates what culturesim itself adds (composing, Reply
+objects, retry bookkeeping, recording, Parquet). Both
 wall-clock rates and client CPU per agent (``time.process_time``; the server runs in
 another process) are printed: on a shared 2-core machine the CPU figure is the
 steadier one.
@@ -68,7 +68,7 @@ def scenario_for(n: int, base_url: str, concurrency: int, provider: str) -> sc.C
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "culturesim.llm.fakeserver"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "culturesim.testing.fakeserver"], stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 
 
@@ -108,15 +108,15 @@ class Culturesim:
 class Raw:
     """The same requests through a bare AsyncOpenAI client at the same concurrency."""
 
-    def __init__(self, base_url: str, concurrency: int, transport=None, post: bool = False):
-        import httpx
+    def __init__(self, base_url: str, concurrency: int, http_client=None, post: bool = False):
+        import httpx2
         import openai
 
         self.concurrency = concurrency
         self.post = post
-        limits = httpx.Limits(max_connections=4096, max_keepalive_connections=4096)
+        limits = httpx2.Limits(max_connections=4096, max_keepalive_connections=4096)
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0,
-                                         http_client=httpx.AsyncClient(limits=limits, transport=transport))
+                                         http_client=http_client or openai.DefaultAsyncHttpxClient(limits=limits))
 
     async def _all(self, requests) -> list[str]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -198,10 +198,10 @@ def main() -> None:
         if args.profile:
             profile(args.profile, args, base_url)
             return
-        from culturesim.llm.transport import AiohttpTransport
+        from culturesim.llm.backends.openai_fast import http_client
 
         raws = {"raw openai": Raw(base_url, args.concurrency),
-                "raw same-transport": Raw(base_url, args.concurrency, AiohttpTransport(), post=True)}
+                "raw same-client": Raw(base_url, args.concurrency, http_client(), post=True)}
         print(f"fake server {base_url} (pid {proc.pid}); {args.provider}; concurrency {args.concurrency}; "
               f"medians of {args.reps} alternating reps; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
         print("rate: agent-steps/s (wall clock); cpu: client CPU ms per agent-step (the server is another process);"

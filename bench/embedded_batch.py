@@ -4,7 +4,7 @@ together, versus the plain one-at-a-time llama-cpp-python loop on the same promp
 Runs scenarios/quickstart.yaml (cache off) through culturesim one request at a time,
 replays the exact messages and seeds through llama-cpp-python directly (the raw
 loop), then runs the scenario again through culturesim with ``batch`` = each of
-``--slots`` (culturesim/llm/local_batch.py). Prints ideas/s and tokens/s of each,
+``--slots`` (culturesim/llm/backends/llama_batched.py on local_batch.py). Prints ideas/s and tokens/s of each,
 the ratios to the raw loop, and how many texts are identical to the raw loop's: the
 batched runs must give the same text for the same seed. All in one process, on the
 provider's llama.cpp thread, one-time costs (imports, model and context loads)
@@ -14,9 +14,6 @@ excluded.
 
 With ``--reps R`` every pass runs R times, in turn, and the fastest of each is kept
 (on a shared machine the fastest is the one least disturbed).
-
-``llm.batch`` is not yet a scenario key (see bench/RESULTS.md for the LLMSpec change);
-this bench sets it through a subclass of LLMSpec with that one field.
 """
 
 from __future__ import annotations
@@ -38,12 +35,8 @@ from culturesim.llm.local import PROVIDER_STATE, load_llama, smollm2_path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class BatchSpec(sc.LLMSpec):
-    batch: int = 1
-
-
 def with_batch(scenario, slots: int):
-    return scenario.model_copy(update={"llm": BatchSpec(**scenario.llm.model_dump(), batch=slots)})
+    return scenario.model_copy(update={"llm": scenario.llm.model_copy(update={"batch": slots})})
 
 
 def run_through_culturesim(scenario) -> tuple[float, pl.DataFrame]:

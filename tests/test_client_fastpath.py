@@ -1,8 +1,8 @@
 """The openai fast path for OpenAI-compatible servers, against a fake server on loopback.
 
-Every check compares the fast path (openai client, aiohttp transport) with litellm's
+Every check compares the fast path (openai client on its aiohttp client) with litellm's
 path to the same fake server (``fast_path=False``): same bodies on the wire, same
-replies, usage, seeds, retries and error kinds. The fake server (culturesim/llm/
+replies, usage, seeds, retries and error kinds. The fake server (culturesim/testing/
 fakeserver.py) answers ``reply to seed <seed>`` and injects failures by model name.
 """
 
@@ -17,10 +17,11 @@ import time
 import pytest
 from conftest import free_port
 
-from culturesim.llm.client import LLM, uses_fast_path
-from culturesim.llm.fakeserver import FakeServer
+from culturesim.llm.backends.openai_fast import OpenAIFast, uses_fast_path
+from culturesim.llm.client import LLM
 from culturesim.llm.types import Request
 from culturesim.scenario import LLMSpec
+from culturesim.testing.fakeserver import FakeServer
 
 MESSAGES = ({"role": "system", "content": "You are a storyteller."},
             {"role": "user", "content": "Tell a one-sentence story about a lighthouse."})
@@ -70,7 +71,7 @@ def test_which_models_take_the_fast_path():
     assert not uses_fast_path("ollama/llama3", "http://h:11434")
     assert not uses_fast_path("local/smollm2", None)
     assert not uses_fast_path("openai/", "http://h:8000/v1")
-    assert not llm("openai/x", None, cache=False).fast
+    assert not isinstance(llm("openai/x", None, cache=False).backend, OpenAIFast)
 
 
 @pytest.mark.parametrize("provider", ["openai", "hosted_vllm"])

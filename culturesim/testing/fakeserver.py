@@ -18,7 +18,7 @@ It is a bare asyncio protocol rather than a web framework so that the server cos
 far less per request than the clients it measures (HTTP/1.1 keep-alive, Content-Length
 or chunked bodies). Run it in a thread (``FakeServer().start()``) or, to keep its
 CPU time apart from the client's, as a process:
-``python -m culturesim.llm.fakeserver [--port P]`` prints ``http://127.0.0.1:P/v1``.
+``python -m culturesim.testing.fakeserver [--port P]`` prints ``http://127.0.0.1:P/v1``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ request alone (messages and seed): a few words drawn from the prompt's ideas and
 small vocabulary, so ideas still mix and drift like text, but nothing is generated.
 ``echo/delay-0.05`` waits 0.05 s per request, to stand for a server's latency.
 Never mistake its output for model behaviour.
+
+The door answers it in process (:class:`Echo`), so that scale benchmarks measure the
+simulation, not litellm; it is also a litellm provider (:func:`make_handler`) for any
+litellm caller, and for the door with ``fast_path=False`` (bench/scale.py compares both).
 """
 
 from __future__ import annotations
@@ -14,8 +18,14 @@ import asyncio
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 
 import numpy as np
+
+from culturesim.llm.backends.concurrent import AsyncBackend
+from culturesim.llm.types import Request
+
+PROVIDER = "echo"
 
 VOCABULARY = ("fox river lantern sailor clock tower lemon tree storm harbour child map bridge winter song garden "
               "stone letter moon baker dream mirror island forest train key").split()
@@ -39,13 +49,41 @@ def delay_of(model: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def prompt_words(messages: list[dict]) -> int:
+    """Word counts stand in for token usage."""
+    return sum(len(m.get("content", "").split()) for m in messages)
+
+
+@dataclass(frozen=True)
+class _Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Echo(AsyncBackend):
+    """``echo/...`` answered in process: what its litellm handler answers, minus litellm."""
+
+    remote = False
+
+    async def call(self, req: Request) -> tuple[str | None, object, str | None]:
+        delay = delay_of(self.model.split("/", 1)[1])
+        if delay:
+            await asyncio.sleep(delay)
+        messages = list(req.messages)
+        text = reply_text(messages, req.seed, req.max_tokens)
+        return text, _Usage(prompt_words(messages), len(text.split())), "stop"
+
+    def retryable(self, exc: BaseException) -> bool:
+        return True  # nothing here fails but a bug, which a retry shows again, counted
+
+
 def make_handler():
     import litellm
     from litellm.llms.custom_llm import CustomLLM
 
     def respond(model, messages, optional_params):
         text = reply_text(messages, int(optional_params.get("seed", 0)), int(optional_params.get("max_tokens", 64)))
-        prompt = sum(len(m.get("content", "").split()) for m in messages)
+        prompt = prompt_words(messages)
         completion = len(text.split())
         return litellm.ModelResponse(
             model=f"echo/{model}",
@@ -53,7 +91,7 @@ def make_handler():
             usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         )
 
-    class Echo(CustomLLM):
+    class EchoLLM(CustomLLM):
         def completion(self, model, messages, *args, optional_params=None, **kwargs):
             return respond(model, messages, optional_params or {})
 
@@ -63,4 +101,4 @@ def make_handler():
                 await asyncio.sleep(delay)
             return respond(model, messages, optional_params or {})
 
-    return Echo()
+    return EchoLLM()
