@@ -44,8 +44,10 @@ from pathlib import Path
 from openai.types.chat import ChatCompletion
 
 from culturesim import scenario as sc
-from culturesim.llm.client import LLM, event_loop
+from culturesim.kinds.contract import Door
 from culturesim.kinds.culture.model import CultureModel
+from culturesim.kinds.culture.schema import CultureScenario
+from culturesim.llm.client import LLM, event_loop
 from culturesim.store import RunDir
 
 SEED_IDEAS = [
@@ -55,7 +57,7 @@ SEED_IDEAS = [
 ]
 
 
-def scenario_for(n: int, base_url: str, concurrency: int, provider: str) -> sc.CultureScenario:
+def scenario_for(n: int, base_url: str, concurrency: int, provider: str) -> CultureScenario:
     network = {"topology": "scale_free", "params": {"m": 2}} if n > 2 else {"topology": "complete"}
     return sc.validate_data({
         "kind": "culture", "name": f"overhead-{n}", "seed": 7, "steps": 1,
@@ -87,7 +89,7 @@ class Culturesim:
         self.sent: list = []
 
     def prepare(self) -> CultureModel:
-        model = CultureModel(self.scenario, self.graph, self.generate, "bench")
+        model = CultureModel(self.scenario, self.graph, Door.of(self.generate), "bench")
         model.step()  # step 0: seed ideas, no model call
         return model
 
@@ -97,8 +99,8 @@ class Culturesim:
 
     def step(self, model: CultureModel, out: Path) -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
-        model.step()
-        ideas, prompts = model.pending_rows
+        record = model.step()
+        ideas, prompts = record.ideas, record.prompts
         RunDir(out).write_step(1, ideas, prompts)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         assert len(ideas) == self.scenario.population.size and not any(r["error"] for r in ideas), ideas[:1]

@@ -1,6 +1,6 @@
 """Scale of the simulation itself: one step of N agents on a scale-free network.
 
-The backend is ``echo/x`` (culturesim/llm/echo.py: an instant, deterministic stand-in
+The backend is ``echo/x`` (culturesim/llm/backends/echo.py: an instant, deterministic stand-in
 that generates nothing), answered in process, so what is timed is culturesim: building
 the network, creating the Mesa agents, composing N prompts, adopting N replies and
 writing the step's Parquet files. Phases are timed in CPU seconds of the process

@@ -353,7 +353,8 @@ def parser() -> argparse.ArgumentParser:
     # listed for --help; its arguments are parsed by analysis.price (see main)
     sub.add_parser("price", help="exact Price decomposition of your own genealogy (CSV files)", add_help=False)
 
-    rep = sub.add_parser("report", help="the study table of the runs under PATH, for each kind that has one (a run, folder or sweep)")
+    rep = sub.add_parser("report", help="the study table of the runs under PATH (a run, folder or sweep), "
+                                        "for each kind that has one")
     rep.add_argument("path")
     rep.add_argument("--embedder", default="minilm")
     rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")

@@ -33,7 +33,7 @@ from culturesim import runner
 from culturesim import scenario as sc
 from culturesim.llm.client import LLM
 from culturesim.llm.types import Request
-from culturesim.kinds.culture.model import request_seed
+from culturesim.population import request_seed
 from culturesim.scenario import LLMSpec
 from culturesim.testing import faults
 

@@ -740,7 +740,7 @@ def test_permutation_null_float_matches_brute_force():
 
 
 def price_inputs_by_loop(genealogy, step, trait):
-    """culturesim.kinds.gard.measures.price_inputs as first written, row by row: the reference for the vectorised one."""
+    """The GARD kind's measures.price_inputs as first written, row by row: the reference for the vectorised one."""
     before = genealogy.filter(pl.col("step") == step - 1).group_by("slot", "type").agg(pl.col("count").sum())
     after = genealogy.filter(pl.col("step") == step).sort("slot", "type", "root")
     parents, held = [], {}

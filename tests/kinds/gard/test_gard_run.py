@@ -71,7 +71,8 @@ def test_a_fixed_seed_reproduces_a_run():
         model = GardModel(s)
         out = []
         for _ in range(k):
-            out.append({name: pl.DataFrame(rows, schema=GARD_TABLES[name]) for name, rows in model.step().tables.items()})
+            out.append({name: pl.DataFrame(rows, schema=GARD_TABLES[name])
+                        for name, rows in model.step().tables.items()})
         return out
 
     one, two = steps(scenario()), steps(scenario())
