@@ -28,6 +28,7 @@ fails loudly at start-up, and a kind added as a plug-in needs no change here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,11 +84,22 @@ def register_compare_card(card: CompareCard) -> None:
 
 
 def load_kind_views() -> None:
-    """Import the view of every installed kind that has one."""
+    """Import the view of every installed kind that has one. A view that fails to import
+    (a broken plug-in) leaves the app up: its runs' pages show the error in place of the
+    kind's sections, and the other kinds are untouched."""
     from culturesim.kinds import all_kinds
 
     for kind in all_kinds():
-        kind.load_view()
+        try:
+            kind.load_view()
+        except Exception as exc:  # noqa: BLE001 - any import failure of a kind's own code
+            message = f"the {kind.name!r} kind's view ({kind.view}) could not be loaded: {type(exc).__name__}: {exc}"
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+            def unavailable(res, rel, message=message):
+                raise RuntimeError(message)
+
+            register_sections(kind.name, Section("View unavailable", unavailable))
 
 
 def kinds_with_ideas() -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from culturesim.kinds.registry import get_kind, kind_names
+from culturesim.kinds.registry import KindLoadError, get_kind, kind_names
 from culturesim.personalities import registry
 from culturesim.yamlsource import KeyPath, YamlSyntaxError, line_of, load_yaml
 
@@ -263,7 +263,11 @@ def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None
         got = "missing" if kind is None else repr(kind)
         hint = did_you_mean(kind, known) if isinstance(kind, str) else ""
         raise ScenarioError([f"{place}: kind: {got}{hint}; allowed: {', '.join(known)}"])
-    model = get_kind(kind).load_schema()
+    try:
+        model = get_kind(kind).load_schema()
+    except (KindLoadError, ImportError, AttributeError, TypeError) as exc:  # a broken plug-in, not the file
+        line = lines.get(("kind",))
+        raise ScenarioError([f"{where}:{line}: kind: {exc}" if line else f"{where}: kind: {exc}"]) from None
     try:
         scenario = model.model_validate(data)
     except ValidationError as exc:

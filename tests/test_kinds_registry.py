@@ -99,3 +99,45 @@ def test_every_kind_runs_its_quick_scenario(name, tmp_path):
     if model.uses_llm:
         assert run.ideas()["model"].drop_nulls().unique().to_list() in (["echo/registry"], [])
     assert RunDir(run.path).idea_counts() == manifest["counts"]
+
+
+@pytest.fixture
+def broken_plugin(monkeypatch):
+    """An installed entry point whose module does not exist (a half-installed plug-in), and an
+    in-process kind whose view does not import."""
+    from culturesim.kinds import register, registry, unregister
+
+    eps = dict(registry._entry_points())
+    eps["ghost"] = importlib.metadata.EntryPoint(name="ghost", value="no_such_plugin_module:KIND",
+                                                 group=registry.GROUP)
+    monkeypatch.setattr(registry, "_entry_points", lambda: eps)
+    registry.get_kind.cache_clear()
+    from culturesim.kinds import Kind
+
+    register(Kind(name="badview", schema="x:Y", model="x:Y", tables="x", view="no_such_view_module"))
+    yield
+    unregister("badview")
+    registry.get_kind.cache_clear()
+
+
+def test_a_broken_plug_in_takes_no_other_kind_down(broken_plugin, tmp_path):
+    from culturesim.kinds import KindLoadError, all_kinds
+
+    with pytest.raises(KindLoadError, match="kind 'ghost' .*no_such_plugin_module.*could not be loaded: "
+                                            "ModuleNotFoundError"):
+        get_kind("ghost")
+    with pytest.warns(RuntimeWarning, match="ghost"):
+        names = [k.name for k in all_kinds()]
+    assert set(BUILT_IN) <= set(names) and "ghost" not in names
+    # a scenario of that kind gets one line naming the file and the broken kind, not a traceback
+    with pytest.raises(ScenarioError, match=r"^s\.yaml: kind: kind 'ghost' .* could not be loaded"):
+        validate_data({"kind": "ghost", "name": "x", "steps": 1}, "s.yaml")
+    # the app starts; the broken view's runs show its error where the sections would be
+    from app.kinds import load_kind_views, sections_for
+
+    with pytest.warns(RuntimeWarning, match="badview"):
+        load_kind_views()
+    (section,) = sections_for("badview")
+    with pytest.raises(RuntimeError, match="no_such_view_module"):
+        section.render(None, "run")
+    assert sections_for("gard")

@@ -11,10 +11,15 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import warnings
 
 from culturesim.kinds.spec import Kind
 
 GROUP = "culturesim.kinds"
+
+
+class KindLoadError(RuntimeError):
+    """An installed kind whose description cannot be imported (a broken or half-installed plug-in)."""
 
 
 class UnknownKind(KeyError):
@@ -63,7 +68,11 @@ def get_kind(name: str) -> Kind:
     eps = _entry_points()
     if name not in eps:
         raise UnknownKind(name, kind_names())
-    kind = eps[name].load()
+    try:
+        kind = eps[name].load()
+    except Exception as exc:  # noqa: BLE001 - whatever a plug-in's import raises, say which and why
+        raise KindLoadError(f"kind {name!r} ({eps[name].value}, from the {GROUP} entry points) could not "
+                            f"be loaded: {type(exc).__name__}: {exc}") from exc
     if not isinstance(kind, Kind):
         raise TypeError(f"entry point {name!r} of group {GROUP} ({eps[name].value}) is a "
                         f"{type(kind).__name__}, not a culturesim.kinds.Kind")
@@ -73,7 +82,15 @@ def get_kind(name: str) -> Kind:
 
 
 def all_kinds() -> list[Kind]:
-    return [get_kind(name) for name in kind_names()]
+    """Every kind that loads. One broken plug-in must not take the others down with it: it is
+    left out with a warning (asking for it by name gives the error)."""
+    found = []
+    for name in kind_names():
+        try:
+            found.append(get_kind(name))
+        except (KindLoadError, TypeError) as exc:
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+    return found
 
 
 def refresh() -> None:
