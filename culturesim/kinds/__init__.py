@@ -7,7 +7,17 @@ The core (runner, CLI, sweeps) and the app ask :func:`get_kind` and never name a
 new study is one folder plus one entry-point line. Importing this package imports no kind.
 """
 
-from culturesim.kinds.registry import KindLoadError, UnknownKind, all_kinds, get_kind, kind_names, refresh, register, unregister
+from culturesim.kinds.registry import (
+    KindLoadError,
+    UnknownKind,
+    all_kinds,
+    get_kind,
+    kind_names,
+    refresh,
+    register,
+    unregister,
+)
 from culturesim.kinds.spec import Kind
 
-__all__ = ["Kind", "KindLoadError", "UnknownKind", "all_kinds", "get_kind", "kind_names", "refresh", "register", "unregister"]
+__all__ = ["Kind", "KindLoadError", "UnknownKind", "all_kinds", "get_kind", "kind_names", "refresh", "register",
+           "unregister"]
