@@ -32,8 +32,8 @@ import polars as pl
 from culturesim import runner, scenario as sc, store
 mode, path, out = sys.argv[1:4]
 if mode == "concat":
-    def concat(self, folder, schema, target):
-        store.write_parquet(target, self._parts(folder, schema))
+    def concat(self, name, schema):  # the old compaction: every part in memory at once
+        store.write_parquet(self.path / f"{name}.parquet", self.table_parts(name, schema))
     store.RunDir._compact_parts = concat
 started = time.perf_counter()
 if mode == "resume":

@@ -307,16 +307,16 @@ class RunDir:
         them would open a window where a crash leaves neither.
         """
         try:
-            for name, schema in (extra or {}).items():
-                self._compact_parts(self.path / name, schema, self.path / f"{name}.parquet")
-            self._compact_parts(self.prompts_dir, PROMPTS_SCHEMA, self.path / "prompts.parquet")
-            self._compact_parts(self.steps_dir, IDEAS_SCHEMA, self.path / "ideas.parquet")
+            for name, schema in {**(extra or {}), "prompts": PROMPTS_SCHEMA, "ideas": IDEAS_SCHEMA}.items():
+                self._compact_parts(name, schema)  # ideas last: the marker that the run is compacted
         except OSError as exc:
             raise self._write_error("the step parts were not compacted", exc) from exc
 
-    def _compact_parts(self, folder: Path, schema: dict, path: Path) -> None:
-        """Stream the parts into ``path`` (polars' streaming sink), so memory stays about
-        that of one step however long the run; pl.concat of every part held the whole run."""
+    def _compact_parts(self, name: str, schema: dict) -> None:
+        """Stream the parts of table ``name`` into ``<name>.parquet`` (polars' streaming sink), so
+        memory stays about that of one step however long the run; pl.concat held the whole run."""
+        path = self.path / f"{name}.parquet"
+        folder = self.parts_dir(name)
         files = [folder / f"{s:05d}.parquet" for s in self.completed_steps()]  # all: a missing one fails loudly
         if not files:
             write_parquet(path, pl.DataFrame(schema=schema))
