@@ -496,6 +496,78 @@ def test_main_usage_errors(csvs, capsys):
     assert err.startswith("error:") and "not found" in err
 
 
+def _strict_json(text):
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("parents, children", [
+    ("id,trait\nA,1.5e308\nB,1.7e308\n", "id,trait\nx,1.7e308\ny,1.6e308\n"),  # sums overflow: nan terms
+    ("id,trait\nA,1e308\nB,1e308\n", "id,trait\nx,-1e308\ny,-1e308\n"),  # delta = -inf
+])
+def test_main_refuses_terms_that_overflow_and_writes_no_json(tmp_path, capsys, parents, children):
+    p, c = write(tmp_path / "p.csv", parents), write(tmp_path / "c.csv", children)
+    a = write(tmp_path / "a.csv", "child,parent,weight\nx,A,1\ny,B,1\n")
+    out = tmp_path / "terms.json"
+    code = main(["--parents", p, "--children", c, "--attributions", a, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""  # no inf or nan term printed
+    assert captured.err.startswith("error:") and captured.err.count("\n") == 1
+    assert "rescale the trait" in captured.err and "Traceback" not in captured.err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="rescale the trait"):
+        price(*load_tables(p, c, a))
+
+
+def test_price_refuses_non_finite_float_terms_naming_them():
+    with pytest.raises(ValueError, match=r"delta=-?inf.*rescale the trait"):
+        price([("A", 1e308), ("B", 1e308)], [("x", -1e308), ("y", -1e308)], [("x", "A", 1.0), ("y", "B", 1.0)])
+
+
+def test_main_exact_terms_too_large_for_a_float_are_one_line(tmp_path, capsys):
+    huge = "1" + "0" * 400
+    p = write(tmp_path / "p.csv", f"id,trait\nA,{huge}\nB,2\n")
+    c = write(tmp_path / "c.csv", "id,trait\nx,1\ny,2\n")
+    a = write(tmp_path / "a.csv", "child,parent,weight\nx,A,1\ny,B,1\n")
+    assert price(*load_tables(p, c, a)).exact  # the Fractions themselves are fine
+    code = main(["--parents", p, "--children", c, "--attributions", a, "--out", str(tmp_path / "t.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and "too large for a float" in err and "Traceback" not in err
+    assert not (tmp_path / "t.json").exists()
+    # one exact trait beyond float range among float ones: refused, naming the row
+    c2 = write(tmp_path / "c2.csv", "id,trait\nx,0.5\ny,2\n")
+    assert main(["--parents", p, "--children", c2, "--attributions", a]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "too large for a float" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match=r"parents row 0 \(id='A'\): trait is too large"):
+        price([("A", 10 ** 400), ("B", 2)], [("x", 0.5), ("y", 2.0)], [("x", "A", 1), ("y", "B", 1)])
+
+
+def test_main_json_is_strict_json(csvs):
+    tmp, p, c, a = csvs
+    out = tmp / "terms.json"
+    assert main(["--parents", p, "--children", c, "--attributions", a, "--out", str(out)]) == 0
+    assert _strict_json(out.read_text())["exact_terms"]["delta"] == "1/3"
+
+
+@pytest.mark.parametrize("name", ["a[1].csv", "*.csv", "p?.csv", "{x,y}.csv"])
+def test_main_reads_exactly_the_named_file_not_a_glob(csvs, capsys, name):
+    tmp, p, c, a = csvs
+    sub = tmp / "sub"
+    sub.mkdir()
+    named = write(sub / name, "id,group,trait\nA,g1,0\nB,g1,2/3\nC,g2,4/3\n")
+    write(sub / "p1.csv", "id,group,trait\nA,g1,100\nB,g1,200\nC,g2,300\n")  # what a glob would also match
+    write(sub / "x.csv", "id,group,trait\nA,g1,100\nB,g1,200\nC,g2,300\n")
+    assert load_tables(named, c, a) == load_tables(p, c, a)
+    out = tmp / "terms.json"
+    assert main(["--parents", named, "--children", c, "--attributions", a, "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["exact_terms"]["delta"] == "1/3"
+    missing = str(sub / "q[1].csv")
+    assert main(["--parents", missing, "--children", c, "--attributions", a]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
 def test_header_only_attributions_means_all_innovations(csvs, tmp_path):
     _, p, c, _ = csvs
     a = write(tmp_path / "none.csv", "child,parent,weight\n")

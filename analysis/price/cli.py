@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +28,27 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+def _floats(terms: PriceTerms) -> dict[str, float]:
+    """Every term as a finite float (what is printed and written), or ValueError naming the first that is not:
+    an exact term can be too large for a float even though the Fraction itself is fine."""
+    out = {}
+    for k in _TERMS:
+        v = getattr(terms, k)
+        try:
+            f = float(v)
+        except OverflowError:
+            f = math.inf
+        if not math.isfinite(f):
+            raise ValueError(f"the {k} term ({f}) is too large for a float: rescale the trait (divide it by a "
+                             f"constant, e.g. 1e6) and decompose again")
+        out[k] = f
+    return out
+
+
 def _json_terms(terms: PriceTerms) -> dict[str, Any]:
     out: dict[str, Any] = {
         "exact": terms.exact,
-        "terms": {k: float(getattr(terms, k)) for k in _TERMS},
+        "terms": _floats(terms),
         "n_parents": terms.n_parents, "n_children": terms.n_children, "n_innovations": terms.n_innovations,
     }
     if terms.exact:
@@ -48,15 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         terms = price(*load_tables(args.parents, args.children, args.attributions))
+        floats = _floats(terms)  # before anything is printed: a term that is not finite prints nothing
+        text = json.dumps(_json_terms(terms), indent=2, allow_nan=False) + "\n" if args.out else None
         lines = []
         for k in ("delta", "between", "within", "transmission", "innovation"):
             v = getattr(terms, k)
-            lines.append(f"{k:<13} {v!s:>14}  ({float(v):.6g})" if terms.exact else f"{k:<13} {v:.12g}")
+            lines.append(f"{k:<13} {v!s:>14}  ({floats[k]:.6g})" if terms.exact else f"{k:<13} {v:.12g}")
         print("\n".join(lines))
         print(f"n_parents={terms.n_parents} n_children={terms.n_children} n_innovations={terms.n_innovations} "
               f"mean_fitness={terms.mean_fitness!s}")
-        if args.out:
-            Path(args.out).write_text(json.dumps(_json_terms(terms), indent=2) + "\n")
+        if text is not None:
+            Path(args.out).write_text(text)
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except (_UsageError, ValueError, OSError) as e:

@@ -36,7 +36,11 @@ def _parse_column(values: list[Any], path: Any, name: str) -> list[Any]:
     out = []
     for r, s in enumerate(cells):
         if exact[r] is not None:  # "2/3" next to "0.5": the file is float, the cell still a number
-            out.append(float(exact[r]))
+            try:
+                out.append(float(exact[r]))
+            except OverflowError:
+                raise ValueError(f"{path} line {r + 2}: {name} is too large for a float (other cells are "
+                                 f"decimals); rescale the {name}") from None
             continue
         try:
             f = float(s)
@@ -49,8 +53,8 @@ def _parse_column(values: list[Any], path: Any, name: str) -> list[Any]:
 
 
 def _read_csv(path: Any, what: str, required: tuple[str, ...], allow_no_rows: bool = False) -> pl.DataFrame:
-    try:
-        df = pl.read_csv(path, infer_schema=False)
+    try:  # glob=False: a file named a[1].csv or *.csv is that one file, never a pattern
+        df = pl.read_csv(path, infer_schema=False, glob=False)
     except pl.exceptions.NoDataError:
         raise ValueError(f"{what} file {path}: empty file") from None
     except FileNotFoundError:

@@ -52,6 +52,7 @@ within 1e-9), so the identity then holds to rounding error (about 1e-15 relative
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -118,11 +119,24 @@ def _finish(exact: bool, n_p: int, n_c: int, n_inh: int, wbar, between_raw, with
     else:
         between, within, transmission = between_raw / wbar, within_raw / wbar, trans_raw / wbar
         innovation = (Fraction(n_inn, n_c) if exact else n_inn / n_c) * (mean_inn - mean_inh) if n_inn else zero
-    return PriceTerms(
+    terms = PriceTerms(
         delta=mean_c - mean_p, selection=between + within, between=between, within=within,
         transmission=transmission, innovation=innovation, mean_fitness=wbar,
         n_parents=n_p, n_children=n_c, n_innovations=n_inn,
     )
+    if not exact:
+        _require_finite(terms)
+    return terms
+
+
+def _require_finite(terms: PriceTerms) -> None:
+    """Float arithmetic on traits near the largest float overflows to inf (and inf - inf to nan): such
+    terms neither add up nor mean anything, so they are refused, never returned."""
+    bad = [k for k in _TERMS if not math.isfinite(getattr(terms, k))]
+    if bad:
+        shown = ", ".join(f"{k}={getattr(terms, k)}" for k in bad)
+        raise ValueError(f"the decomposition overflows float arithmetic ({shown}): the traits are too large; "
+                         f"rescale the trait (divide it by a constant, e.g. 1e6) and decompose again")
 
 
 def _terms_exact(d: _Data) -> PriceTerms:
@@ -155,6 +169,11 @@ def _terms_exact(d: _Data) -> PriceTerms:
 
 
 def _terms_float(d: _Arrays) -> PriceTerms:
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused as a whole by _finish
+        return _terms_float_raw(d)
+
+
+def _terms_float_raw(d: _Arrays) -> PriceTerms:
     n = len(d.z)
     z, zc, g = d.z, d.zc, d.g
     w = np.bincount(d.p, weights=d.a, minlength=n)

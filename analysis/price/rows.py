@@ -79,6 +79,15 @@ def _number(v: Any, where: str, name: str) -> tuple[Any, bool]:
     raise ValueError(f"{where}: {name} must be a real number, got {v!r}")
 
 
+def _as_float(z: Any, where: str) -> float:
+    """An exact trait among float ones, as a float; one too large for a float is refused, never a traceback."""
+    try:
+        return float(z)
+    except OverflowError:
+        raise ValueError(f"{where}: trait is too large for a float (other traits are floats, so all are "
+                         f"computed in float); rescale the trait (divide it by a constant)") from None
+
+
 def _hashable(v: Any, where: str, what: str) -> Hashable:
     try:
         hash(v)
@@ -158,8 +167,8 @@ def _prepare(parents: Any, children: Any, attributions: Any) -> _Data:
             raise ValueError(f"attributions rows {rows} (child={crow[c][0]!r}): weights sum to {total}, not 1")
 
     if not exact:
-        zp = [float(z) for z in zp]
-        zc = [float(z) for z in zc]
+        zp = [_as_float(z, f"parents row {r} (id={parent_ids[r]!r})") for r, z in enumerate(zp)]
+        zc = [_as_float(z, f"children row {r} (id={crow[r][0]!r})") for r, z in enumerate(zc)]
         # Renormalise so that sum_i w_i z'_i = sum_c z_c holds to rounding, not to 1e-9.
         links = [(c, p, float(a) / float(totals[c])) for c, p, a in links]
 
