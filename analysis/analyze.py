@@ -16,7 +16,9 @@ import polars as pl
 from analysis import diversity, dynamics
 from analysis.embeddings import Embedder, embed_texts
 from culturesim.store import (  # noqa: F401 (runs_under: re-exported)
+    IDEAS_SCHEMA,
     RunDir,
+    RunError,
     list_runs,
     population_ideas,
     runs_under,
@@ -24,9 +26,29 @@ from culturesim.store import (  # noqa: F401 (runs_under: re-exported)
 )
 
 
+def read_table(path: Path) -> pl.DataFrame:
+    """One Parquet file of a run; a truncated or foreign one is a one-line RunError naming it."""
+    try:
+        return pl.read_parquet(path, glob=False)
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign, unreadable: all "this file"
+        first = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise RunError(f"{path}: unreadable Parquet ({first})") from None
+
+
+def run_ideas(run: RunDir) -> pl.DataFrame:
+    """All the run's ideas (the compacted table, else its step parts, as RunDir.table_files finds them),
+    each file read by :func:`read_table`, so that a bad file is named."""
+    files = run.table_files("ideas")
+    if isinstance(files, Path):
+        return read_table(files)
+    if not files:
+        return pl.DataFrame(schema=IDEAS_SCHEMA)
+    return pl.concat([read_table(f) for f in files], how="vertical")
+
+
 def valid_ideas(run: RunDir) -> pl.DataFrame:
     """The population's ideas (culturesim.store.population_ideas), in step and agent order."""
-    return population_ideas(run.ideas()).sort("step", "agent_id")
+    return population_ideas(run_ideas(run)).sort("step", "agent_id")
 
 
 def _defined(fn: Callable[[], float]) -> float | None:
@@ -61,7 +83,8 @@ def step_metrics(texts: list[str], X: np.ndarray, *, resample_m: int | None, rep
 def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = None, repeats: int = 20,
                 seed: int = 0) -> pl.DataFrame:
     """All metrics of one run; also written to the run's metrics.parquet."""
-    ideas = valid_ideas(run)
+    all_ideas = run_ideas(run)
+    ideas = population_ideas(all_ideas).sort("step", "agent_id")
     rows: list[dict] = []
     if ideas.height:
         X = embed_texts(ideas["text"].to_list(), embedder, cache_dir=run.path / "embeddings")
@@ -84,7 +107,7 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
         for r in traits.group_by("step").agg(pl.col("chars").mean(), pl.col("sentiment").mean()).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": "mean_chars", "value": float(r["chars"])})
             rows.append({"step": r["step"], "metric": "mean_sentiment", "value": float(r["sentiment"])})
-        for r in dynamics.surviving_lineages(run.ideas()).iter_rows(named=True):
+        for r in dynamics.surviving_lineages(all_ideas).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": "surviving_lineages", "value": float(r["lineages"])})
     table = pl.DataFrame(rows, schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64})
     slope = _defined(lambda: dynamics.rate_of_change(table, "diversity"))
@@ -109,7 +132,7 @@ def with_conditions(table: pl.DataFrame, run: RunDir) -> pl.DataFrame:
     index_path = run.path.parent / "sweep.parquet"
     if not index_path.is_file():
         return table
-    index = pl.read_parquet(index_path).filter(pl.col("run_id") == run.run_id)
+    index = read_table(index_path).filter(pl.col("run_id") == run.run_id)
     if index.is_empty():
         return table
     params = index.drop("run_id", "status", "error", "seed")
@@ -118,8 +141,15 @@ def with_conditions(table: pl.DataFrame, run: RunDir) -> pl.DataFrame:
 
 def _merged(path: Path, table: pl.DataFrame, embedder: str) -> pl.DataFrame:
     """Replace this embedder's rows and keep the others': measuring a run in a second
-    space (TF-IDF next to MiniLM, say) must not erase the first."""
+    space (TF-IDF next to MiniLM, say) must not erase the first. An existing file that cannot be read
+    (truncated by a crash, say) holds nothing to keep: it is replaced, never a reason to stop re-analysis."""
     if not path.is_file():
         return table
-    kept = pl.read_parquet(path).filter(pl.col("embedder") != embedder)
+    try:
+        kept = read_table(path)
+    except RunError:
+        return table
+    if "embedder" not in kept.columns:  # not a metrics table of ours: nothing to keep either
+        return table
+    kept = kept.filter(pl.col("embedder") != embedder)
     return pl.concat([kept, table], how="vertical_relaxed") if kept.height else table

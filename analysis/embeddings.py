@@ -139,6 +139,19 @@ def _cache_file(cache_dir: Path, embedder: Embedder) -> Path:
     return cache_dir / f"{safe}.parquet"
 
 
+def _read_cache(path: Path) -> pl.DataFrame:
+    """The cached vectors; an unreadable cache file (truncated by a crash, say) is only a cache: it is
+    embedded again and replaced, never a reason to stop."""
+    empty = pl.DataFrame(schema={"key": pl.String, "vector": pl.List(pl.Float32)})
+    if not path.is_file():
+        return empty
+    try:
+        cached = pl.read_parquet(path, glob=False)
+    except Exception:  # noqa: BLE001 - truncated, foreign: all "no cache"
+        return empty
+    return cached if {"key", "vector"} <= set(cached.columns) else empty
+
+
 def embed_texts(texts: list[str], embedder: Embedder, *, cache_dir: Path | None = None) -> np.ndarray:
     """Vectors for ``texts`` (row i for text i), embedding each distinct text once and
     reusing the cache under ``cache_dir`` when the embedder allows it."""
@@ -149,8 +162,7 @@ def embed_texts(texts: list[str], embedder: Embedder, *, cache_dir: Path | None 
         vectors = dict(zip(unique, embedder.embed(unique), strict=True))
         return np.stack([vectors[t] for t in texts])
     path = _cache_file(cache_dir, embedder)
-    cached = pl.read_parquet(path) if path.is_file() else pl.DataFrame(
-        schema={"key": pl.String, "vector": pl.List(pl.Float32)})
+    cached = _read_cache(path)
     known = dict(zip(cached["key"].to_list(), cached["vector"].to_list(), strict=True))
     missing = [t for t in unique if _key(t) not in known]
     if missing:

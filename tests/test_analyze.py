@@ -100,3 +100,58 @@ def test_texts_without_a_tfidf_direction_are_counted_not_fatal(tmp_path):
     table = analyze_run(run, make_embedder("tfidf"))  # "a" is not a TF-IDF token: a zero vector
     assert table.filter(pl.col("metric") == "unembeddable_ideas")["value"].to_list() == [1.0]
     assert table["value"].is_finite().all()
+
+
+def _truncate(path):
+    """Half the bytes of a real Parquet file: what a crash or a full disk leaves behind."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("victim", ["ideas.parquet", "steps/00002.parquet"])
+def test_a_truncated_ideas_file_is_named_in_one_line(run_folder, victim, capsys):
+    from culturesim.cli import main
+    from culturesim.store import RunError
+
+    if victim.startswith("steps/"):  # a run not compacted yet: the step parts are what is read
+        (run_folder.path / "ideas.parquet").unlink()
+    _truncate(run_folder.path / victim)
+    with pytest.raises(RunError) as err:
+        analyze_run(run_folder, make_embedder("tfidf"))
+    message = str(err.value)
+    assert str(run_folder.path / victim) in message and "unreadable Parquet" in message and "\n" not in message
+    assert main(["analyze", str(run_folder.path.parent), "--embedder", "tfidf", "--quiet"]) == 2
+    printed = capsys.readouterr().err
+    assert str(run_folder.path / victim) in printed and "Traceback" not in printed
+
+
+def test_a_truncated_sweep_index_is_named(run_folder):
+    from culturesim.store import RunError
+
+    index = run_folder.path.parent / "sweep.parquet"
+    pl.DataFrame({"run_id": [run_folder.run_id], "status": ["done"], "error": [None], "seed": [0],
+                  "temperature": [0.7]}).write_parquet(index)
+    assert analyze_run(run_folder, make_embedder("tfidf"))["temperature"].unique().to_list() == [0.7]
+    _truncate(index)
+    with pytest.raises(RunError, match="sweep.parquet: unreadable Parquet"):
+        analyze_run(run_folder, make_embedder("tfidf"))
+
+
+def test_a_truncated_metrics_file_is_replaced_on_reanalysis(run_folder):
+    first = analyze_run(run_folder, make_embedder("tfidf"))
+    metrics = run_folder.path / "metrics.parquet"
+    _truncate(metrics)
+    again = analyze_run(run_folder, make_embedder("tfidf"))
+    assert again.equals(first)
+    assert pl.read_parquet(metrics).sort("step", "metric", nulls_last=True).equals(first)
+
+
+def test_a_truncated_embedding_cache_is_rebuilt(run_folder):
+    embedder = make_embedder("tfidf")
+    embedder.cacheable = True  # exercise the cache whichever embedder allows it
+    first = analyze_run(run_folder, embedder)
+    caches = list((run_folder.path / "embeddings").glob("*.parquet"))
+    assert len(caches) == 1
+    _truncate(caches[0])
+    assert analyze_run(run_folder, embedder).equals(first)
+    assert pl.read_parquet(caches[0]).height > 0
