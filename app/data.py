@@ -4,7 +4,10 @@ Three promises the pages rely on:
 
 - **Containment.** Every id a browser sends (``?run=...``) is resolved here and refused
   unless it stays inside the results folder: no ``..``, no absolute path, no symlink
-  that points out. Pages never build paths themselves.
+  that points out. Pages never build paths themselves. Every *file* the app opens
+  (manifests, Parquet tables and step parts, metrics, sweep.json and sweep.parquet) goes
+  through one contained reader (:meth:`Results.contained`): a file symlinked to somewhere
+  outside the results folder is refused, not read.
 - **One bad run, one error.** A corrupt or half-written file raises :class:`DataError`
   with a one-line message about that run only; the listing shows it on the run's row.
 - **Cheap to ask again.** Readers cache by the files' (mtime, size), so a page polled
@@ -187,6 +190,52 @@ class Results:
     def id_of(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
 
+    # --- the contained reader: every file the app opens -------------------------------
+    def contained(self, path: Path) -> Path:
+        """The real path of a file under the results folder (every symlink followed), or
+        :class:`DataError` ``refused: ...`` when it lies outside: a run folder inside the
+        results may still hold a manifest, table or step part that links to any file."""
+        path = Path(path)
+        try:
+            shown = path.relative_to(self.root).as_posix()
+        except ValueError:
+            shown = path.name
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise DataError(f"{shown}: cannot be resolved ({one_line(exc)})") from None
+        if not real.is_relative_to(self.root):
+            raise DataError(f"refused: {shown} points outside the results folder")
+        return real
+
+    def read_text(self, path: Path) -> str:
+        """A text file under the results folder, read only if :meth:`contained` allows it."""
+        return self.contained(path).read_text(encoding="utf-8")
+
+    def read_parquet(self, path: Path) -> pl.DataFrame:
+        """A Parquet file under the results folder, read only if :meth:`contained` allows it; the
+        name is never a glob (a run folder may be called ``a[1]``)."""
+        return pl.read_parquet(self.contained(path), glob=False)
+
+    def read_manifest(self, run: RunDir) -> dict:
+        """``run``'s manifest through the contained reader; every failure is a one-line RunError."""
+        try:
+            text = self.read_text(run.manifest_path)
+        except DataError as exc:
+            raise RunError(str(exc)) from None
+        except FileNotFoundError:
+            raise RunError(f"{run.path}: not a run folder (no manifest.json)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunError(f"{run.manifest_path}: unreadable manifest ({one_line(exc)})") from None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{run.manifest_path}: unreadable manifest ({exc})") from None
+
+    def check_footer(self, path: Path) -> None:
+        """:func:`_check_footer` of a contained file."""
+        _check_footer(self.contained(path))
+
     # --- listing -------------------------------------------------------------------
     def _children(self, folder: Path) -> list[Path]:
         try:
@@ -220,17 +269,17 @@ class Results:
 
     def _read_entry(self, run: RunDir, rel: str, parent: str | None) -> Entry:
         try:
-            m = run.read_manifest()
+            m = self.read_manifest(run)
         except RunError as exc:
             return Entry(rel, "?", "", "", None, None, "unreadable", None, None, None, parent, one_line(exc))
         error = m.get("error")
         try:
             for table in TABLES:
                 if (run.path / f"{table}.parquet").is_file():
-                    _check_footer(run.path / f"{table}.parquet")
+                    self.check_footer(run.path / f"{table}.parquet")
             steps = run.completed_steps()
             if steps and not (run.path / "ideas.parquet").is_file():
-                _check_footer(run.step_path(steps[-1]))
+                self.check_footer(run.step_path(steps[-1]))
         except DataError as exc:
             error = str(exc)
         started, ended = parse_time(m.get("started_at")), parse_time(m.get("ended_at"))
@@ -256,10 +305,10 @@ class Results:
         info: dict = {}
         error = None
         try:
-            info = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
+            info = json.loads(self.read_text(path / "sweep.json"))
         except FileNotFoundError:
             pass
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, DataError) as exc:
             error = f"sweep.json: unreadable ({one_line(exc)})"
         scenario = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
         total = info.get("runs") if isinstance(info.get("runs"), int) else len(members)
@@ -303,14 +352,21 @@ class Results:
     def manifest(self, rel: str) -> dict:
         run = self.run_dir(rel)
         try:
-            return self.cache.get(("manifest", rel), stamp(run.manifest_path), run.read_manifest)
+            return self.cache.get(("manifest", rel), stamp(run.manifest_path), lambda: self.read_manifest(run))
         except RunError as exc:
             raise DataError(f"{rel}: {one_line(exc)}") from None
 
     def _parquet(self, rel: str, path: Path, what: str) -> pl.DataFrame:
+        try:
+            self.contained(path)  # on every call, cached or not: a link may have been swapped in since
+        except DataError as exc:
+            raise DataError(f"{rel}: {exc}") from None
+
         def read() -> pl.DataFrame:
             try:
-                return pl.read_parquet(path)
+                return self.read_parquet(path)
+            except DataError as exc:
+                raise DataError(f"{rel}: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - corrupt, truncated, foreign: all one error
                 raise DataError(f"{rel}: {what} unreadable ({one_line(exc)})") from None
 

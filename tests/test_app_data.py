@@ -60,6 +60,106 @@ def test_ids_inside_the_folder_resolve_including_links_that_stay_inside(results_
         inside.unlink()
 
 
+@pytest.fixture
+def linked_out(tmp_path):
+    """A results folder with one good run, and files outside it that a run's files may link to:
+    a passwd-like text file, a manifest and a Parquet table that would read as a run's."""
+    root = tmp_path / "results"
+    make_run(root, "good")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    secret = outside / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    manifest = json.loads((root / "good" / "manifest.json").read_text())
+    (outside / "manifest.json").write_text(json.dumps({**manifest, "name": "SECRET-MANIFEST"}))
+    ideas = pl.read_parquet(root / "good" / "ideas.parquet").with_columns(pl.lit("SECRET-IDEA").alias("text"))
+    ideas.write_parquet(outside / "ideas.parquet")
+    return root, outside
+
+
+def _link(path, target):
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)
+
+
+def test_a_run_file_symlinked_outside_is_refused_not_read(linked_out):
+    root, outside = linked_out
+    make_run(root, "ideas-link")
+    _link(root / "ideas-link" / "ideas.parquet", outside / "ideas.parquet")
+    make_run(root, "metrics-link")
+    _link(root / "metrics-link" / "metrics.parquet", outside / "ideas.parquet")
+    res = Results(root)
+    entries = {e.id: e for e in res.listing()}
+    assert entries["good"].error is None and res.ideas("good").height > 0  # a normal run still reads
+    for rid, name in [("ideas-link", "ideas.parquet"), ("metrics-link", "metrics.parquet")]:
+        assert f"refused: {rid}/{name} points outside the results folder" in entries[rid].error
+    with pytest.raises(DataError, match="refused: ideas-link/ideas.parquet points outside the results folder"):
+        res.ideas("ideas-link")
+    with pytest.raises(DataError, match="metrics-link/metrics.parquet points outside the results folder"):
+        res.metrics("metrics-link")
+    assert res.ideas("metrics-link").height > 0  # its other files are its own
+
+
+def test_a_manifest_symlinked_outside_is_refused(linked_out):
+    root, outside = linked_out
+    make_run(root, "manifest-link")
+    _link(root / "manifest-link" / "manifest.json", outside / "manifest.json")
+    make_run(root, "passwd-link")
+    _link(root / "passwd-link" / "manifest.json", outside / "passwd")
+    res = Results(root)
+    entries = {e.id: e for e in res.listing()}
+    for rid in ("manifest-link", "passwd-link"):
+        e = entries[rid]
+        assert e.status == "unreadable" and e.name == "" and "SECRET" not in str(e)
+        assert f"refused: {rid}/manifest.json points outside the results folder" in e.error
+        with pytest.raises(DataError, match="points outside the results folder"):
+            res.manifest(rid)
+    assert res.manifest("good")["name"] == json.loads((root / "good" / "manifest.json").read_text())["name"]
+
+
+def test_a_step_part_symlinked_outside_is_refused(linked_out):
+    root, outside = linked_out
+    make_run(root, "part-link")  # read from its parts, as a live run is
+    (root / "part-link" / "ideas.parquet").unlink()
+    _link(root / "part-link" / "steps" / "00004.parquet", outside / "passwd")
+    make_run(root, "middle-link")
+    (root / "middle-link" / "ideas.parquet").unlink()
+    _link(root / "middle-link" / "steps" / "00002.parquet", outside / "ideas.parquet")
+    res = Results(root)
+    entry = {e.id: e for e in res.listing()}["part-link"]
+    assert "refused: part-link/steps/00004.parquet points outside the results folder" in entry.error
+    for rid, step in [("part-link", "00004"), ("middle-link", "00002")]:
+        with pytest.raises(DataError, match=f"refused: {rid}/steps/{step}.parquet points outside"):
+            res.ideas(rid)
+
+
+def test_sweep_files_symlinked_outside_are_refused(linked_out, tmp_path):
+    root, outside = linked_out
+    sweep = root / "sw"
+    make_run(sweep, "r1")
+    (outside / "sweep.json").write_text(json.dumps({"scenario": {"name": "SECRET-SWEEP"}, "runs": 1}))
+    pl.DataFrame({"run_id": ["r1"], "status": ["done"], "secret": ["SECRET-INDEX"]}).write_parquet(
+        outside / "sweep.parquet")
+    _link(sweep / "sweep.json", outside / "sweep.json")
+    _link(sweep / "sweep.parquet", outside / "sweep.parquet")
+    res = Results(root)
+    entry = {e.id: e for e in res.listing()}["sw"]
+    assert entry.kind == "sweep" and entry.name != "SECRET-SWEEP"
+    assert "refused: sw/sweep.json points outside the results folder" in entry.error
+    with pytest.raises(DataError, match="refused: sw/sweep.parquet points outside the results folder"):
+        res.sweep_index("sw")
+    assert res.conditions("sw/r1") == {}  # the index is refused, so no condition is taken from it
+
+
+def test_links_between_files_inside_the_results_folder_still_read(linked_out):
+    root, _ = linked_out
+    make_run(root, "inner-link")
+    _link(root / "inner-link" / "ideas.parquet", root / "good" / "ideas.parquet")
+    res = Results(root)
+    assert {e.id: e for e in res.listing()}["inner-link"].error is None
+    assert res.ideas("inner-link").equals(res.ideas("good"))
+
+
 # ------------------------------------------------------------------------------ listing
 
 
