@@ -10,7 +10,9 @@ stories its neighbours wrote at generation g-1, so those are its parents.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -22,6 +24,38 @@ REQUIRED = ("adjacency_matrix", "stories")
 
 class FormatError(ValueError):
     """A file that is not a usable LLM-Culture result; the message says what is missing."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_link_value(v: Any) -> bool:
+    """A cell of the adjacency matrix: a number (0: no link) or a boolean. A string such as "0" is not one:
+    Python would count it as a link."""
+    return isinstance(v, bool) or (isinstance(v, int | float) and math.isfinite(v))
+
+
+def _check_fields(path: Path, data: dict, n: int) -> None:
+    """The fields read one item per agent must be lists: a string would be read one letter per agent."""
+    for i, row in enumerate(data["adjacency_matrix"]):
+        for j, v in enumerate(row):
+            if not _is_link_value(v):
+                raise FormatError(f"{path}: adjacency_matrix row {i}, column {j} is {_shown(v)}; a cell must be "
+                                  f"a number (0: no link) or true/false")
+    personalities = data.get("personality_list")
+    if personalities is not None:
+        if not isinstance(personalities, list):
+            raise FormatError(f"{path}: personality_list must be a list with one personality per agent ({n}), "
+                              f"got a {type(personalities).__name__} ({_shown(personalities)})")
+        for i, p in enumerate(personalities):
+            if p is not None and not isinstance(p, str):
+                raise FormatError(f"{path}: personality_list[{i}] must be a string, got {_shown(p)}")
+    for key in ("prompt_init", "prompt_update"):
+        prompts = data.get(key)
+        if prompts is not None and not (isinstance(prompts, list) and all(isinstance(x, str) for x in prompts)):
+            raise FormatError(f"{path}: {key} must be a list of strings, got {_shown(prompts)}")
 
 
 def _load(path: Path) -> dict:
@@ -47,6 +81,7 @@ def _load(path: Path) -> dict:
         if not isinstance(generation, list) or len(generation) != n:
             raise FormatError(f"{path}: stories[{g}] has {len(generation) if isinstance(generation, list) else 'no'} "
                                f"stories, expected one per agent ({n})")
+    _check_fields(path, data, n)
     return data
 
 
