@@ -544,6 +544,11 @@ def test_main_exact_terms_too_large_for_a_float_are_one_line(tmp_path, capsys):
         price([("A", 10 ** 400), ("B", 2)], [("x", 0.5), ("y", 2.0)], [("x", "A", 1), ("y", "B", 1)])
 
 
+def test_permutation_null_of_exact_traits_beyond_float_range_is_one_line():
+    with pytest.raises(ValueError, match="too large for a float.*rescale the trait"):
+        permutation_null([("A", 10 ** 400), ("B", 2)], [("x", 1), ("y", 2)], [("x", "A", 1), ("y", "B", 1)], n=10)
+
+
 def test_main_json_is_strict_json(csvs):
     tmp, p, c, a = csvs
     out = tmp / "terms.json"

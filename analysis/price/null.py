@@ -62,7 +62,11 @@ def permutation_null(parents: Any, children: Any, attributions: Any, *, n: int =
     if isinstance(d, _Data):  # exact input: the observed terms stay Fractions, the null is float
         observed = _terms_exact(d)
         w = np.asarray([float(x) for x in _fitness(d)[0]])
-        z = np.asarray([float(x) for x in d.zp])
+        try:
+            z = np.asarray([float(x) for x in d.zp])
+        except OverflowError:  # exact traits beyond float range: the null is drawn in float
+            raise ValueError("a parent trait is too large for a float, and the null is drawn in float; "
+                             "rescale the trait (divide it by a constant)") from None
         g, n_k = np.asarray(d.group_index), d.n_groups
     else:
         observed = _terms_float(d)
