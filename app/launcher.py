@@ -143,7 +143,7 @@ class Launcher:
         try:
             if job.what == "sweep":
                 folder = self.res.resolve(job.target)
-                info = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
+                info = json.loads(self.res.read_text(folder / "sweep.json"))
                 done = sum(1 for e in self.res.listing() if e.parent == job.target and e.status == "done")
                 return done, int(info.get("runs", 0))
             m = self.res.manifest(job.target)
