@@ -55,6 +55,65 @@ def texts(run: RunDir) -> list[tuple]:
     return sorted(run.ideas().select("step", "agent_id", "text").rows())
 
 
+# ------------------------------------------------------------------------------ 5. unreadable manifests
+
+BAD_MANIFESTS = {
+    "list": b"[1, 2, 3]",
+    "bytes": bytes(range(256)),
+    "not-json": b"{not json",
+    "number": b"42",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_MANIFESTS))
+def test_read_manifest_of_a_bad_file_is_one_line_run_error(tmp_path, kind):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_bytes(BAD_MANIFESTS[kind])
+    with pytest.raises(RunError) as caught:
+        RunDir(tmp_path / "bad").read_manifest()
+    assert "unreadable manifest" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def results_with_bad_manifests(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    make_run(out)
+    for kind, content in BAD_MANIFESTS.items():
+        (out / kind).mkdir()
+        (out / kind / "manifest.json").write_bytes(content)
+    return out
+
+
+def test_runs_lists_the_good_run_and_each_unreadable_one(tmp_path, capsys):
+    out = results_with_bad_manifests(tmp_path)
+    listed = {run.run_id: m for run, m in list_runs(out)}
+    assert listed["same"]["status"] == "done"
+    for kind in BAD_MANIFESTS:
+        assert listed[kind]["status"] == "unreadable" and "unreadable manifest" in listed[kind]["error"]
+    assert cli.main(["runs", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "same" in printed and printed.count("unreadable:") == len(BAD_MANIFESTS)
+    for kind in BAD_MANIFESTS:
+        assert str(out / kind / "manifest.json") in printed
+
+
+def test_report_skips_unreadable_runs_with_a_warning(tmp_path, capsys):
+    out = results_with_bad_manifests(tmp_path)
+    code = cli.main(["report", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err  # no run of a reported kind: said in one line
+    assert err.count("warning: skipped") == len(BAD_MANIFESTS)
+    assert "no run of a reported kind" in err
+
+
+@pytest.mark.parametrize("content", [BAD_MANIFESTS["bytes"], BAD_MANIFESTS["list"], b'{"status": "running"}',
+                                     b'{"kind": "culture"}'])
+def test_resume_of_a_bad_manifest_is_one_line(tmp_path, content, capsys):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_bytes(content)
+    assert cli.main(["run", "--resume", str(tmp_path / "bad"), "-q"]) == 2
+    one_line(capsys.readouterr().err, "manifest")
+
+
 # ------------------------------------------------------------------------------ 6. one reply cache, many writers
 
 # Each round opens the cache afresh, as each run of a sweep does, and the processes start
