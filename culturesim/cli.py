@@ -78,10 +78,14 @@ def cmd_sweep(args) -> int:
     from rich.table import Table
 
     from culturesim import scenario as sc
+    from culturesim.store import safe_name
     from culturesim.sweep import Sweep, run_sweep
 
+    if args.workers < 1:  # refused before anything is written (sweep.json, run folders)
+        return _fail([f"--workers {args.workers}: give at least 1 run at once"])
     loaded = sc.load(args.file, args.set)
-    folder = Path(args.out) if args.out else Path(loaded.output.dir) / f"{loaded.name}-sweep"
+    # the name made safe as run ids are: a name like ../../x or /tmp/x stays inside output.dir
+    folder = Path(args.out) if args.out else Path(loaded.output.dir) / f"{safe_name(loaded.name)}-sweep"
     with naming(args.file):
         sweep = Sweep(loaded, folder, where=args.file, base_dir=Path(args.file).resolve().parent)
     if args.dry_run:

@@ -26,14 +26,13 @@ from culturesim.llm.client import LLM
 from culturesim.manifest import Manifest, Session, now, versions
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
-from culturesim.store import RunDir, RunError
+from culturesim.store import RunDir, RunError, safe_name
 
 __all__ = ["start", "resume", "check", "build_graph", "model_class", "versions", "now", "new_run_id"]
 
 
 def new_run_id(name: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:60].strip("-") or "run"
-    return f"{safe}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{safe_name(name)}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def model_class(kind: str) -> type[KindModel]:

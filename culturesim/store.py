@@ -82,6 +82,13 @@ _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def safe_name(name: str) -> str:
+    """A scenario's name as one folder name: no separators, no ``..``, never empty. Run ids
+    and sweep folders are both made from it, so neither can land outside ``output.dir``."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in str(name))[:60].strip("-.")
+    return safe or "run"
+
+
 def clean_text(text: str) -> str:
     """Lone surrogates (what ``json.loads`` makes of a server's escapes for bytes that were
     not UTF-8) cannot be encoded, so no Parquet or JSON writer takes them: each becomes

@@ -55,6 +55,44 @@ def texts(run: RunDir) -> list[tuple]:
     return sorted(run.ideas().select("step", "agent_id", "text").rows())
 
 
+# ------------------------------------------------------------------------------ 2, 3. sweep folder and workers
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "ABSOLUTE"])
+def test_a_sweep_folder_stays_inside_output_dir_whatever_the_name(tmp_path, name, capsys):
+    outside = tmp_path / "elsewhere"
+    name = str(outside / "abs") if name == "ABSOLUTE" else name
+    results = tmp_path / "a" / "b" / "results"
+    scenario = write_scenario(tmp_path, name=name, steps=1, output={"dir": str(results)},
+                              sweep={"grid": {"culture.operation": ["combine"]}})
+    code = cli.main(["sweep", str(scenario), "-q"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    [sweep_json] = list(tmp_path.rglob("sweep.json"))
+    assert sweep_json.resolve().is_relative_to(results.resolve()), sweep_json
+    assert sweep_json.parent.parent.resolve() == results.resolve()
+    assert not outside.exists() and not (tmp_path / "escaped-sweep").exists()
+
+
+def test_a_run_id_and_a_sweep_folder_are_made_safe_by_one_helper():
+    from culturesim.store import safe_name
+
+    for name in ("../../x", "/etc/passwd", "..", "", "a b/c"):
+        safe = safe_name(name)
+        assert "/" not in safe and safe not in ("", ".", "..") and not safe.startswith(".")
+        assert runner.new_run_id(name).startswith(safe + "-")
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_workers_below_one_is_refused_before_anything_is_written(tmp_path, workers, capsys):
+    folder = tmp_path / "sweep"
+    scenario = write_scenario(tmp_path, sweep={"grid": {"culture.operation": ["combine"]}})
+    code = cli.main(["sweep", str(scenario), "--out", str(folder), "--workers", workers, "-q"])
+    assert code == 2
+    one_line(capsys.readouterr().err, "--workers")
+    assert not folder.exists()
+
+
 # ------------------------------------------------------------------------------ 5. unreadable manifests
 
 BAD_MANIFESTS = {
