@@ -133,6 +133,11 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
         door = models.door(scenario, model_class(scenario.kind))
         model = make_model(scenario, graph, door, run.run_id, base_dir=base_dir)
         with run.lock():  # makes the folder; one writer per run
+            # checked again under the lock: another start with the same run_id may have made the
+            # run since the check above, and two writers would mix their steps in one folder
+            if run.exists():
+                raise RunError(f"{run.path} already holds a run; resume it with: "
+                               f"culturesim run --resume {run.path}")
             # the manifest comes last: its presence is what makes the folder a (resumable) run
             run.write_table("agents", pl.DataFrame(model.agents_table()))
             run.write_table("edges", pl.DataFrame(

@@ -55,6 +55,64 @@ def texts(run: RunDir) -> list[tuple]:
     return sorted(run.ideas().select("step", "agent_id", "text").rows())
 
 
+# ------------------------------------------------------------------------------ 1. one run id, two starts
+
+# Both processes import culturesim first and then wait for one file, so that they reach
+# runner.start together (importing takes seconds on a loaded machine, and a late one would
+# only meet the early "already holds a run" check).
+AT_THE_SIGNAL = """
+import os, sys, time
+import culturesim.cli, culturesim.runner, culturesim.kinds.culture.model
+go = sys.argv[1]
+while not os.path.exists(go):
+    time.sleep(0.005)
+sys.exit(culturesim.cli.main(sys.argv[2:]))
+"""
+
+
+def test_two_processes_starting_one_run_id_make_one_run(tmp_path):
+    scenario = write_scenario(tmp_path, steps=4, population={"size": 6}, llm={"model": "echo/delay-0.05"})
+    out, go = tmp_path / "out", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", AT_THE_SIGNAL, str(go), "run", str(scenario), "--out", str(out),
+                               "-q", "--set", f"seed={seed}"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    time.sleep(3)  # both have imported culturesim (or nearly): let them go together
+    go.touch()
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    [(_, _, loser_err)] = [r for r in results if r[0] == 2]
+    one_line(loser_err, str(out / "same"))
+    assert "already holds a run" in loser_err or "is being written by" in loser_err
+    run = RunDir(out / "same")
+    manifest = run.read_manifest()
+    assert manifest["status"] == "done"
+    winner_seed = manifest["seeds"]["run"]
+    reference = make_run(tmp_path / "ref", seed=winner_seed, steps=4, population={"size": 6})
+    assert texts(run) == texts(reference)  # the ideas are the winner's run, whole, and only it
+
+
+def test_a_start_that_finds_the_run_made_under_the_lock_is_refused(tmp_path, monkeypatch):
+    """The race made deterministic: between the first check and the lock another start
+    makes the whole run. The second one must not write over it."""
+    out = tmp_path / "out"
+    real = runner.make_model
+    raced = []
+
+    def make_model_racing(*args, **kwargs):
+        if not raced:
+            raced.append(True)
+            make_run(out, seed=7)  # the other writer: it finishes first
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "make_model", make_model_racing)
+    with pytest.raises(RunError, match="already holds a run"):
+        runner.start(sc.validate_data(scenario_data(seed=8), "test"), out=out, show_progress=False)
+    run = RunDir(out / "same")
+    assert run.read_manifest()["seeds"]["run"] == 7
+    assert texts(run) == texts(make_run(tmp_path / "ref", seed=7))
+
+
 # ------------------------------------------------------------------------------ 2, 3. sweep folder and workers
 
 
