@@ -189,6 +189,7 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
         model = make_model(scenario, graph_from_run(run, manifest.network_directed), door, run.run_id,
                            base_dir=base_dir)
         done = run.completed_steps()
+        _check_steps(run, manifest, done)
         if cls.resume == "replay":  # deterministic kinds: simulate the done steps again, silently
             model.replay(len(done))
         else:
@@ -199,6 +200,30 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
     finally:
         models.close()
     return run
+
+
+def _check_steps(run: RunDir, manifest: Manifest, done: list[int]) -> None:
+    """A resume continues after the recorded steps, so they must all be there: steps
+    first_step..k with none missing, and k where the manifest says (it is updated just after
+    a step is written, so it may lag by that one step). Otherwise the run would finish "done"
+    with a hole in it, which no reader notices."""
+    first = manifest.first_step
+    last = done[-1] if done else first - 1
+    missing = sorted(set(range(first, last + 1)) - set(done))
+    if not missing and manifest.steps_completed > len(done):
+        missing = list(range(first + len(done), first + manifest.steps_completed))
+    if not missing and (done and done[0] < first or len(done) > manifest.steps_completed + 1):
+        raise RunError(f"{run.path}: steps on disk ({_span(done)}) do not match the manifest "
+                       f"({manifest.steps_completed} steps from {first}); not resumed")
+    if missing:
+        names = ", ".join(run.step_path(s).relative_to(run.path).as_posix() for s in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise RunError(f"{run.path}: step file(s) missing: {names}{more}; the run cannot be resumed "
+                       f"as it is: restore the file(s), or start the scenario again as a new run")
+
+
+def _span(steps: list[int]) -> str:
+    return f"{steps[0]}-{steps[-1]}" if steps else "none"
 
 
 def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | None, show_progress: bool) -> None:

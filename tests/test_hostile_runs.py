@@ -151,6 +151,43 @@ def test_workers_below_one_is_refused_before_anything_is_written(tmp_path, worke
     assert not folder.exists()
 
 
+# ------------------------------------------------------------------------------ 4. resume with a missing step
+
+
+def interrupted_run(tmp_path: Path, steps: int = 6) -> RunDir:
+    """A run stopped after all its steps were written but before it was compacted."""
+    run = make_run(tmp_path / "out", steps=steps)
+    for table in run.path.glob("*.parquet"):
+        if table.stem not in ("agents", "edges"):
+            table.unlink()
+    run.update_manifest(status="interrupted")
+    return run
+
+
+def test_resume_refuses_a_run_with_a_missing_step_file(tmp_path, capsys):
+    run = interrupted_run(tmp_path)
+    run.step_path(4).unlink()
+    code = cli.main(["run", "--resume", str(run.path), "-q"])
+    one_line(capsys.readouterr().err, "steps/00004.parquet", "missing", "start the scenario again")
+    assert code == 2
+    assert run.read_manifest()["status"] == "interrupted"  # untouched: nothing resumed, nothing compacted
+    assert not (run.path / "ideas.parquet").exists()
+
+
+def test_resume_refuses_when_the_last_recorded_step_is_gone(tmp_path, capsys):
+    run = interrupted_run(tmp_path)
+    run.step_path(6).unlink()  # steps 1-5 contiguous, but the manifest says 6 were completed
+    assert cli.main(["run", "--resume", str(run.path), "-q"]) == 2
+    one_line(capsys.readouterr().err, "steps/00006.parquet", "missing")
+
+
+def test_resume_of_a_whole_interrupted_run_still_works(tmp_path):
+    run = interrupted_run(tmp_path)
+    run.update_manifest(steps_completed=5)  # the manifest lags the last step by one after a crash
+    assert cli.main(["run", "--resume", str(run.path), "-q"]) == 0
+    assert run.read_manifest()["status"] == "done" and run.completed_steps() == [1, 2, 3, 4, 5, 6]
+
+
 # ------------------------------------------------------------------------------ 5. unreadable manifests
 
 BAD_MANIFESTS = {
