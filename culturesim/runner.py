@@ -99,9 +99,11 @@ def check(scenario: Scenario, base_dir: Path | None) -> tuple[nx.Graph, KindMode
 
 @contextmanager
 def stop_after_step():
-    """First Ctrl-C asks for a clean stop after the step in flight; a second one aborts."""
+    """First Ctrl-C asks for a clean stop after the step in flight; a second one, or a
+    SIGTERM, aborts now (the run is recorded as interrupted)."""
     state = {"stop": False}
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
 
     def handler(signum, frame):
         if state["stop"]:
@@ -109,15 +111,23 @@ def stop_after_step():
         state["stop"] = True
         print("\nstopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
 
+    def terminate(signum, frame):
+        # SIGTERM (a launcher's cancel past its grace period, kill, a service manager) stops now,
+        # as a second Ctrl-C does: the run is recorded as interrupted with its end time, resumable
+        raise KeyboardInterrupt
+
     try:
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, terminate)
     except ValueError:  # not the main thread: no signal handling
-        previous = None
+        previous = previous_term = None
     try:
         yield state
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path | None = None,

@@ -287,3 +287,28 @@ def test_many_processes_share_one_reply_cache(tmp_path, attempt):
     found = cache.get_many(keys)
     cache.close()
     assert len(found) == len(keys) and all(found[k].text == k for k in keys)
+
+
+# ------------------------------------------------------------------------------ 7. SIGTERM mid-run
+
+
+def test_sigterm_mid_run_leaves_an_interrupted_resumable_run(tmp_path):
+    scenario = write_scenario(tmp_path, steps=40, llm={"model": "echo/delay-0.05"})
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "culturesim.cli", "run", str(scenario), "--out", str(out), "-q"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = RunDir(out / "same")
+    deadline = time.monotonic() + 120
+    while len(run.completed_steps()) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    manifest = run.read_manifest()
+    assert code == cli.EXIT_INTERRUPTED, proc.communicate()
+    assert manifest["status"] == "interrupted" and manifest["ended_at"], json.dumps(manifest)[:500]
+    assert 2 <= manifest["steps_completed"] < 40
+    assert runner.resume(run.path, show_progress=False).read_manifest()["status"] == "done"
+    ideas = run.ideas()
+    assert ideas.height == 40 * 4 and ideas.select("step", "agent_id").is_duplicated().sum() == 0
+    assert pl.Series(run.completed_steps()).to_list() == list(range(1, 41))
