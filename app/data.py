@@ -308,8 +308,11 @@ class Results:
             info = json.loads(self.read_text(path / "sweep.json"))
         except FileNotFoundError:
             pass
-        except (OSError, json.JSONDecodeError, DataError) as exc:
+        except (OSError, ValueError, DataError) as exc:  # ValueError: not JSON or not UTF-8; DataError: refused
             error = f"sweep.json: unreadable ({one_line(exc)})"
+        if not isinstance(info, dict):
+            error = f"sweep.json: unreadable (a JSON {type(info).__name__}, not an object)"
+            info = {}
         scenario = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
         total = info.get("runs") if isinstance(info.get("runs"), int) else len(members)
         counts: dict[str, int] = {}

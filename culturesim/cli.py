@@ -78,10 +78,14 @@ def cmd_sweep(args) -> int:
     from rich.table import Table
 
     from culturesim import scenario as sc
+    from culturesim.store import safe_name
     from culturesim.sweep import Sweep, run_sweep
 
+    if args.workers < 1:  # refused before anything is written (sweep.json, run folders)
+        return _fail([f"--workers {args.workers}: give at least 1 run at once"])
     loaded = sc.load(args.file, args.set)
-    folder = Path(args.out) if args.out else Path(loaded.output.dir) / f"{loaded.name}-sweep"
+    # the name made safe as run ids are: a name like ../../x or /tmp/x stays inside output.dir
+    folder = Path(args.out) if args.out else Path(loaded.output.dir) / f"{safe_name(loaded.name)}-sweep"
     with naming(args.file):
         sweep = Sweep(loaded, folder, where=args.file, base_dir=Path(args.file).resolve().parent)
     if args.dry_run:
@@ -123,8 +127,11 @@ def cmd_runs(args) -> int:
         print(f"no runs in {args.dir}")
         return 0
     table = Table("run", "kind", "name", "status", "steps", "ideas", "failures", "started", "ended")
+    unreadable = []
     for run, m in runs:
-        counts = m.get("counts") or {}
+        if m.get("status") == "unreadable":
+            unreadable.append(m.get("error") or f"{run.manifest_path}: unreadable manifest")
+        counts = m.get("counts") if isinstance(m.get("counts"), dict) else {}
         table.add_row(
             run.run_id, str(m.get("kind", "")), str(m.get("name", "")), str(m.get("status", "")),
             f"{m.get('steps_completed', 0)}/{_steps_in(m)}",
@@ -132,6 +139,8 @@ def cmd_runs(args) -> int:
             str(m.get("started_at") or ""), str(m.get("ended_at") or ""),
         )
     Console(width=200).print(table)
+    for line in unreadable:
+        print(f"unreadable: {line}")
     return 0
 
 
@@ -181,14 +190,17 @@ def cmd_report(args) -> int:
     """The study table of each kind that has one (its ``report``), for the runs under PATH."""
     from culturesim.kinds import get_kind, kind_names
     from culturesim.kinds.spec import ReportOptions
-    from culturesim.store import runs_under
+    from culturesim.store import RunError, runs_under
 
     path = Path(args.path)
     if not path.exists():
         return _fail([f"{path}: no such run or folder"])
     by_kind: dict[str, list] = {}
     for run in runs_under(path):
-        by_kind.setdefault(run.read_manifest().get("kind"), []).append(run)
+        try:
+            by_kind.setdefault(run.read_manifest().get("kind"), []).append(run)
+        except RunError as exc:  # one unreadable run: said, and left out of the tables
+            print(f"warning: skipped {exc}", file=sys.stderr)
     reported = [name for name in kind_names() if get_kind(name).report]
     found = [kind for kind in reported if kind in by_kind]
     if not found:

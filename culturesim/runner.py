@@ -26,14 +26,13 @@ from culturesim.llm.client import LLM
 from culturesim.manifest import Manifest, Session, now, versions
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
-from culturesim.store import RunDir, RunError
+from culturesim.store import RunDir, RunError, safe_name
 
 __all__ = ["start", "resume", "check", "build_graph", "model_class", "versions", "now", "new_run_id"]
 
 
 def new_run_id(name: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:60].strip("-") or "run"
-    return f"{safe}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{safe_name(name)}-{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def model_class(kind: str) -> type[KindModel]:
@@ -100,9 +99,11 @@ def check(scenario: Scenario, base_dir: Path | None) -> tuple[nx.Graph, KindMode
 
 @contextmanager
 def stop_after_step():
-    """First Ctrl-C asks for a clean stop after the step in flight; a second one aborts."""
+    """First Ctrl-C asks for a clean stop after the step in flight; a second one, or a
+    SIGTERM, aborts now (the run is recorded as interrupted)."""
     state = {"stop": False}
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
 
     def handler(signum, frame):
         if state["stop"]:
@@ -110,15 +111,23 @@ def stop_after_step():
         state["stop"] = True
         print("\nstopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
 
+    def terminate(signum, frame):
+        # SIGTERM (a launcher's cancel past its grace period, kill, a service manager) stops now,
+        # as a second Ctrl-C does: the run is recorded as interrupted with its end time, resumable
+        raise KeyboardInterrupt
+
     try:
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, terminate)
     except ValueError:  # not the main thread: no signal handling
-        previous = None
+        previous = previous_term = None
     try:
         yield state
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path | None = None,
@@ -134,6 +143,11 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
         door = models.door(scenario, model_class(scenario.kind))
         model = make_model(scenario, graph, door, run.run_id, base_dir=base_dir)
         with run.lock():  # makes the folder; one writer per run
+            # checked again under the lock: another start with the same run_id may have made the
+            # run since the check above, and two writers would mix their steps in one folder
+            if run.exists():
+                raise RunError(f"{run.path} already holds a run; resume it with: "
+                               f"culturesim run --resume {run.path}")
             # the manifest comes last: its presence is what makes the folder a (resumable) run
             run.write_table("agents", pl.DataFrame(model.agents_table()))
             run.write_table("edges", pl.DataFrame(
@@ -185,6 +199,7 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
         model = make_model(scenario, graph_from_run(run, manifest.network_directed), door, run.run_id,
                            base_dir=base_dir)
         done = run.completed_steps()
+        _check_steps(run, manifest, done)
         if cls.resume == "replay":  # deterministic kinds: simulate the done steps again, silently
             model.replay(len(done))
         else:
@@ -195,6 +210,30 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
     finally:
         models.close()
     return run
+
+
+def _check_steps(run: RunDir, manifest: Manifest, done: list[int]) -> None:
+    """A resume continues after the recorded steps, so they must all be there: steps
+    first_step..k with none missing, and k where the manifest says (it is updated just after
+    a step is written, so it may lag by that one step). Otherwise the run would finish "done"
+    with a hole in it, which no reader notices."""
+    first = manifest.first_step
+    last = done[-1] if done else first - 1
+    missing = sorted(set(range(first, last + 1)) - set(done))
+    if not missing and manifest.steps_completed > len(done):
+        missing = list(range(first + len(done), first + manifest.steps_completed))
+    if not missing and (done and done[0] < first or len(done) > manifest.steps_completed + 1):
+        raise RunError(f"{run.path}: steps on disk ({_span(done)}) do not match the manifest "
+                       f"({manifest.steps_completed} steps from {first}); not resumed")
+    if missing:
+        names = ", ".join(run.step_path(s).relative_to(run.path).as_posix() for s in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise RunError(f"{run.path}: step file(s) missing: {names}{more}; the run cannot be resumed "
+                       f"as it is: restore the file(s), or start the scenario again as a new run")
+
+
+def _span(steps: list[int]) -> str:
+    return f"{steps[0]}-{steps[-1]}" if steps else "none"
 
 
 def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | None, show_progress: bool) -> None:

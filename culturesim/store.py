@@ -82,6 +82,13 @@ _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def safe_name(name: str) -> str:
+    """A scenario's name as one folder name: no separators, no ``..``, never empty. Run ids
+    and sweep folders are both made from it, so neither can land outside ``output.dir``."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in str(name))[:60].strip("-.")
+    return safe or "run"
+
+
 def clean_text(text: str) -> str:
     """Lone surrogates (what ``json.loads`` makes of a server's escapes for bytes that were
     not UTF-8) cannot be encoded, so no Parquet or JSON writer takes them: each becomes
@@ -148,12 +155,22 @@ class RunDir:
         return self.manifest_path.is_file()
 
     def read_manifest(self) -> dict:
+        """The manifest as a dict; anything else (missing, not UTF-8, not JSON, not a JSON
+        object) is a one-line RunError, so that every reader can show it and go on."""
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            data = json.loads(self.manifest_path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             raise RunError(f"{self.path}: not a run folder (no manifest.json)") from None
+        except UnicodeDecodeError:
+            raise RunError(f"{self.manifest_path}: unreadable manifest (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             raise RunError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
+        except OSError as exc:
+            raise RunError(f"{self.manifest_path}: unreadable manifest ({exc.strerror or exc})") from None
+        if not isinstance(data, dict):
+            raise RunError(f"{self.manifest_path}: unreadable manifest (a JSON {type(data).__name__}, "
+                           f"not an object)")
+        return data
 
     def write_manifest(self, manifest: dict) -> None:
         """A running run keeps a small reserve file; when the disk fills up, it is given
@@ -347,7 +364,8 @@ def population_ideas(ideas: pl.DataFrame) -> pl.DataFrame:
 
 
 def list_runs(root: str | Path) -> list[tuple[RunDir, dict]]:
-    """Every run folder under ``root`` (one level deep) with its manifest."""
+    """Every run folder under ``root`` (one level deep) with its manifest; a run whose
+    manifest cannot be read is listed with status "unreadable" and its one-line error."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -357,8 +375,8 @@ def list_runs(root: str | Path) -> list[tuple[RunDir, dict]]:
         if run.exists():
             try:
                 found.append((run, run.read_manifest()))
-            except RunError:
-                found.append((run, {"status": "unreadable"}))
+            except RunError as exc:
+                found.append((run, {"status": "unreadable", "error": str(exc)}))
     return found
 
 

@@ -189,6 +189,20 @@ def test_an_unreadable_manifest_is_a_row_with_an_error(tmp_path):
     assert entry.status == "unreadable" and "unreadable manifest" in entry.error
 
 
+
+@pytest.mark.parametrize("content", [b"[1, 2]", bytes(range(256)), b"42"])
+def test_a_manifest_or_sweep_json_that_is_not_an_object_is_an_error_row(tmp_path, content):
+    root = tmp_path / "results"
+    (root / "bad").mkdir(parents=True)
+    (root / "bad" / "manifest.json").write_bytes(content)
+    make_run(root / "s", "r0")
+    (root / "s" / "sweep.json").write_bytes(content)
+    entries = {e.id: e for e in Results(root).listing()}
+    assert entries["bad"].status == "unreadable" and "unreadable manifest" in entries["bad"].error
+    assert entries["s"].is_sweep and "sweep.json: unreadable" in entries["s"].error
+    assert entries["s/r0"].status == "done" and not entries["s/r0"].error
+
+
 # ------------------------------------------------------------------------------ caching
 
 

@@ -11,8 +11,10 @@ replies are stored: a failure must be retried on the next run, never replayed.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,17 +22,39 @@ from culturesim.llm.types import Layer, Reply, Request
 
 
 class ResponseCache:
+    """One SQLite file shared by every run of a results folder, and so by a sweep's worker
+    processes at once: WAL (readers never wait for a writer), a busy timeout, and writes in
+    ``BEGIN IMMEDIATE`` transactions retried with backoff while another process holds the
+    lock ("database is locked" is a wait, never a failed run)."""
+
+    RETRY_S = 120.0  # how long a busy cache is waited for before the error is let through
+
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
+        # autocommit: transactions are begun explicitly, so a write takes the lock up front
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._retry(lambda: self._db.execute("PRAGMA busy_timeout=30000"))
+        self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+        self._retry(lambda: self._db.execute(
             "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
             "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, meta TEXT)"
-        )
-        self._db.commit()
+        ))
+
+    def _retry(self, op):
+        delay, deadline = 0.005, time.monotonic() + self.RETRY_S
+        while True:
+            try:
+                return op()
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if not busy or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
 
     def get_many(self, keys: list[str]) -> dict[str, Reply]:
         found: dict[str, Reply] = {}
@@ -38,11 +62,11 @@ class ResponseCache:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
+                rows = self._retry(lambda chunk=chunk, marks=marks: self._db.execute(
                     f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason, meta "
                     f"FROM replies WHERE key IN ({marks})",
                     chunk,
-                ).fetchall()
+                ).fetchall())
                 for key, text, pt, ct, finish, meta in rows:
                     found[key] = Reply(
                         text=text,
@@ -62,9 +86,19 @@ class ResponseCache:
         ]
         if not rows:
             return
+
+        def write():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self._db.commit()
+            self._retry(write)
 
     def close(self) -> None:
         with self._lock:
