@@ -218,19 +218,13 @@ class Results:
         return pl.read_parquet(self.contained(path), glob=False)
 
     def read_manifest(self, run: RunDir) -> dict:
-        """``run``'s manifest through the contained reader; every failure is a one-line RunError."""
+        """``run``'s manifest, once :meth:`contained` allows it, parsed as culturesim.store
+        parses every manifest: every failure is a one-line RunError."""
         try:
-            text = self.read_text(run.manifest_path)
+            self.contained(run.manifest_path)
         except DataError as exc:
             raise RunError(str(exc)) from None
-        except FileNotFoundError:
-            raise RunError(f"{run.path}: not a run folder (no manifest.json)") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RunError(f"{run.manifest_path}: unreadable manifest ({one_line(exc)})") from None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{run.manifest_path}: unreadable manifest ({exc})") from None
+        return run.read_manifest()
 
     def check_footer(self, path: Path) -> None:
         """:func:`_check_footer` of a contained file."""
