@@ -259,3 +259,15 @@ def test_complete_network_of_20000_agents_is_refused_fast_by_validate(tmp_path):
     assert lines == [f"error: {path}: network: complete on 20,000 agents would have about 199,990,000 edges; "
                      f"at most 50,000,000 are built (use fewer agents or a sparser topology)"]
     assert elapsed < 60
+
+
+# ---------------------------------------------------------------- the app's launch page
+
+
+def test_launch_page_refuses_pasted_text_over_one_mib_before_saving_it():
+    pytest.importorskip("dash")
+    from app.pages import launch
+
+    path, loaded, found = launch.check(None, SMALL + "#" * MAX_BYTES)
+    assert (path, loaded) == (None, None)  # nothing saved
+    assert found == ["the scenario: the text is larger than 1 MiB; a scenario is far smaller"]
