@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from culturesim import scenario as sc
@@ -100,6 +100,8 @@ documents = st.lists(st.tuples(KEYS_OF, yaml_values), min_size=1, max_size=6).ma
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=documents)
+@example(text="kind: culture\nsteps: " + "9" * 5000 + "\n")  # an int too long for Python to convert
+@example(text="a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b, *b]\n")
 def test_generated_yaml_with_aliases_and_odd_scalars_is_a_scenario_or_a_clear_error(tmp_path, text):
     loads_cleanly(tmp_path, text)
 
