@@ -39,8 +39,14 @@ def cmd_validate(args) -> int:
     from culturesim.runner import check
 
     loaded = sc.load(args.file, args.set)
+    base_dir = Path(args.file).resolve().parent
     with naming(args.file):
-        graph, model = check(loaded, Path(args.file).resolve().parent)
+        graph, model = check(loaded, base_dir)
+    if loaded.sweep is not None:  # every cell, as `sweep --dry-run` checks them
+        from culturesim.sweep import expand
+
+        with naming(args.file):
+            expand(loaded, args.file, base_dir)
     network = model.network_summary(loaded, graph)
     llm = getattr(loaded, "llm", None)
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "

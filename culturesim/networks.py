@@ -20,7 +20,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-__all__ = ["NetworkError", "TOPOLOGIES", "build_network", "describe"]
+__all__ = ["MAX_EDGES", "NetworkError", "TOPOLOGIES", "build_network", "describe", "estimate_edges"]
 
 
 class NetworkError(ValueError):
@@ -294,6 +294,9 @@ def _read_edges(path: Path, raw: str, p: _Params) -> list[tuple[str, str, int]]:
                     if value.lower() in _MISSING:
                         raise p.fail("path", str(raw), f"line {lineno}: {name} is missing ({value!r})")
                 edges.append((fields[0], fields[1], lineno))
+                if len(edges) > MAX_EDGES:
+                    raise p.fail("path", str(raw), f"more than {MAX_EDGES:,} edges (line {lineno}); "
+                                 f"at most {MAX_EDGES:,} are built")
     except UnicodeDecodeError as exc:
         raise p.fail("path", str(raw), f"not a UTF-8 text file (byte {exc.object[exc.start]:#x} "
                      f"at offset {exc.start})") from None
@@ -374,6 +377,73 @@ def _edgelist(
     return graph
 
 
+MAX_EDGES = 50_000_000  # networkx holds an edge in a few hundred bytes: this is already tens of GB
+
+
+def _num(value: Any, lo: float = 0.0, hi: float | None = None) -> float | None:
+    """A parameter as a number for the estimate, clipped to what the builder would accept;
+    None when it is not a number (the builder then names the bad parameter)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool | np.bool_):
+        return None
+    try:
+        x = float(value)
+    except OverflowError:
+        x = float("inf")
+    if x != x:
+        return None
+    x = max(x, lo)
+    return min(x, hi) if hi is not None else x
+
+
+def estimate_edges(topology: str, n: int, params: Mapping[str, Any]) -> float:
+    """Edges the topology would build on ``n`` agents, from its parameters alone (nothing built).
+
+    An upper estimate for the random topologies (their expected count); 0 for an edge list,
+    whose file is counted as it is read.
+    """
+    get = params.get
+    if topology == "complete":
+        return n * (n - 1) / 2
+    if topology in ("chain", "star"):
+        return float(n)
+    if topology == "ring":
+        k = _num(get("k", 1), 1, max((n - 1) // 2, 1)) or 1
+        return n * k
+    if topology == "grid":
+        return 2.0 * n
+    if topology == "small_world":
+        k = _num(get("k"), 2, max(n - 1, 2)) or 2
+        return n * k / 2
+    if topology == "scale_free":
+        m = _num(get("m"), 1, max(n - 1, 1)) or 1
+        return m * n
+    if topology == "erdos_renyi":
+        prob = _num(get("p"), 0.0, 1.0)
+        return (1.0 if prob is None else prob) * n * (n - 1) / 2
+    if topology in ("caveman", "connected_caveman"):
+        size = _num(get("clique_size"), 1, n) or 1
+        return n * (size - 1) / 2 + n
+    if topology == "sbm":
+        sizes, probs = get("sizes"), get("p")
+        try:
+            sizes = [_num(s, 0, n) or 0 for s in sizes]
+            return sum((sizes[i] * sizes[j] if i != j else sizes[i] * (sizes[i] - 1) / 2)
+                       * (_num(probs[i][j], 0.0, 1.0) or 0.0)
+                       for i in range(len(sizes)) for j in range(i, len(sizes)))
+        except (TypeError, IndexError, KeyError):
+            return 0.0  # malformed: the builder says what is wrong
+    return 0.0
+
+
+def _check_size(topology: str, n: int, params: Mapping[str, Any], directed: bool) -> None:
+    edges = estimate_edges(topology, n, params) * (2 if directed else 1)
+    if edges > MAX_EDGES:
+        raise NetworkError(
+            f"{topology} on {n:,} agents would have about {edges:,.0f} edges; at most {MAX_EDGES:,} are built "
+            f"(use fewer agents or a sparser topology)"
+        )
+
+
 _BUILDERS = {
     "chain": _chain,
     "ring": _ring,
@@ -418,6 +488,7 @@ def build_network(
         raise NetworkError(f"params for {topology!r} must be a mapping, got {params!r}")
     p = _Params(topology, params)
     seed = int(rng.integers(2**32))
+    _check_size(topology, n, params, directed)
 
     if topology == "edgelist":
         graph = _edgelist(n, p, seed, directed, base_dir)

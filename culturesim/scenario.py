@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import re
 import string
 import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from culturesim.kinds.registry import KindLoadError, get_kind, kind_names
 from culturesim.personalities import registry
-from culturesim.yamlsource import KeyPath, YamlSyntaxError, line_of, load_yaml
+from culturesim.yamlsource import MAX_DEPTH, KeyPath, YamlLimitError, YamlSyntaxError, line_of, load_yaml, parse_yaml
 
 
 class ScenarioError(ValueError):
@@ -38,7 +38,7 @@ class Strict(BaseModel):
 
 class PopulationSpec(Strict):
     size: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
-    mix: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    mix: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
         default_factory=lambda: {"neutral": 1.0},
         description="personality name -> proportion of the population (normalised)",
     )
@@ -49,6 +49,8 @@ class PopulationSpec(Strict):
     @field_validator("mix")
     @classmethod
     def _mix_not_all_zero(cls, mix: dict[str, float]) -> dict[str, float]:
+        if mix and not math.isfinite(sum(mix.values())):
+            raise ValueError("proportions are too large to add up; use ordinary numbers such as 0.3")
         if mix and sum(mix.values()) <= 0:
             raise ValueError("proportions must not all be zero")
         if not mix:
@@ -226,6 +228,11 @@ def set_path(data: dict, path: tuple[str, ...], value: Any, what: str) -> None:
     node[path[-1]] = value
 
 
+def _short(item: str) -> str:
+    shown = repr(item)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> tuple[dict, set[KeyPath]]:
     """Apply ``key.path=value`` overrides; values are parsed as YAML scalars or lists."""
     data = copy.deepcopy(data)
@@ -235,9 +242,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> tuple[dict, set[KeyPath
         if not sep or not key.strip():
             raise ScenarioError([f"--set {item!r}: expected key.path=value, e.g. --set steps=10"])
         path = tuple(key.strip().split("."))
+        if len(path) > MAX_DEPTH:
+            raise ScenarioError([f"--set {_short(item)}: the key path has {len(path)} parts; "
+                                 f"at most {MAX_DEPTH} are allowed"])
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = parse_yaml(raw, f"--set {key.strip()[:60]!r}")[0] if raw.strip() else ""
+        except YamlLimitError as exc:  # parses, but too big, too deep, an alias bomb, a duplicate key
+            raise ScenarioError([str(exc)]) from None
+        except YamlSyntaxError:
             value = raw
         set_path(data, path, value, f"--set {item!r}")
         touched.add(path)

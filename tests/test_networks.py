@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from culturesim.networks import TOPOLOGIES, NetworkError, build_network, describe
+from culturesim.networks import MAX_EDGES, TOPOLOGIES, NetworkError, build_network, describe, estimate_edges
 
 
 def build(topology, n, params=None, seed=0, **kwargs):
@@ -260,3 +260,45 @@ def test_edgelist_param_n_must_match(tmp_path):
     write(tmp_path, "a,b\nb,c\n")
     with pytest.raises(NetworkError, match="'n'=4"):
         build("edgelist", 5, {"path": "net.csv", "n": 4}, base_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- size estimated before building (issue 18)
+
+
+@pytest.mark.parametrize("topology,n,params", [
+    ("complete", 30, {}), ("chain", 30, {"chains": 3}), ("ring", 30, {"k": 3}), ("star", 30, {}),
+    ("grid", 30, {"rows": 5, "cols": 6, "periodic": True}), ("small_world", 30, {"k": 4, "p": 0.3}),
+    ("scale_free", 30, {"m": 3}), ("caveman", 30, {"cliques": 5, "clique_size": 6}),
+    ("connected_caveman", 30, {"cliques": 5, "clique_size": 6}),
+])
+def test_edge_estimate_is_at_least_what_is_built(topology, n, params):
+    graph = build_network(topology, n, params, rng=np.random.default_rng(0))
+    assert graph.number_of_edges() <= estimate_edges(topology, n, params)
+
+
+def test_edge_estimate_of_random_topologies_is_their_expectation():
+    assert estimate_edges("erdos_renyi", 1000, {"p": 0.1}) == pytest.approx(0.1 * 1000 * 999 / 2)
+    assert estimate_edges("sbm", 20, {"sizes": [10, 10], "p": [[1, 0.5], [0.5, 1]]}) == 45 + 45 + 50
+
+
+@pytest.mark.parametrize("topology,n,params", [
+    ("complete", 20_000, {}), ("erdos_renyi", 100_000, {"p": 0.5}), ("ring", 1_000_000, {"k": 100}),
+    ("sbm", 20_000, {"sizes": [10_000, 10_000], "p": [[1, 1], [1, 1]]}),
+])
+def test_too_many_edges_are_refused_before_building(topology, n, params, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("nothing may be built")
+
+    monkeypatch.setattr(nx, "complete_graph", never)
+    monkeypatch.setattr(nx, "gnp_random_graph", never)
+    monkeypatch.setattr(nx, "circulant_graph", never)
+    monkeypatch.setattr(nx, "stochastic_block_model", never)
+    with pytest.raises(NetworkError, match=f"at most {MAX_EDGES:,} are built"):
+        build_network(topology, n, params, rng=np.random.default_rng(0))
+
+
+def test_directed_counts_both_directions():
+    assert estimate_edges("complete", 7072, {}) * 2 > MAX_EDGES  # 25,003,056 one way
+    build_network("complete", 20, {}, directed=True, rng=np.random.default_rng(0))  # small: built
+    with pytest.raises(NetworkError, match="50,006,112 edges"):
+        build_network("complete", 7072, {}, directed=True, rng=np.random.default_rng(0))

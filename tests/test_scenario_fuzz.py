@@ -3,8 +3,10 @@ ScenarioError with one-line messages, never another exception."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from culturesim import scenario as sc
@@ -70,3 +72,61 @@ def test_any_set_override_is_a_scenario_or_a_clear_error(tmp_path, overrides):
         sc.load(path, overrides)
     except sc.ScenarioError as exc:
         assert exc.problems and all("\n" not in p for p in exc.problems)
+
+
+# ---------------------------------------------------------------- generated YAML texts (issue 18)
+
+QUICKSTART_TEXT = (Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml").read_text(encoding="utf-8")
+ODD_SCALARS = ["x", "1", "-0", "0x1F", "0o17", "1e400", "-.inf", ".inf", ".nan", "~", "null", "yes", "true", "''",
+               '"\\u0000"', "2001-12-14", "2001-12-14t21:59:43.10-05:00", "!!binary aGk=", "!!str 3", "!!float 1",
+               "!!int x", "!!python/object:os.system x", "!!set {a, b}", "!!omap [a: 1]", "<<: *a", "*a", "*b",
+               "*zz", "'" + "9" * 5000 + "'", "9" * 5000, "{", "]", "? [1]", ": x", "&a", "!x"]
+KEYS_OF = st.sampled_from(["a", "b", "kind", "name", "steps", "population", "mix", "size", "<<", "1", "[1]", "~"])
+ANCHORS = st.sampled_from(["", "", "&a ", "&b "])
+
+
+def flow(children, mapping):
+    return (st.tuples(ANCHORS, st.lists(st.tuples(KEYS_OF, children), max_size=4)).map(
+        lambda t: t[0] + "{" + ", ".join(f"{k}: {v}" for k, v in t[1]) + "}")
+            if mapping else st.tuples(ANCHORS, st.lists(children, max_size=5)).map(
+        lambda t: t[0] + "[" + ", ".join(t[1]) + "]"))
+
+
+yaml_values = st.recursive(st.sampled_from(ODD_SCALARS),
+                           lambda inner: st.one_of(flow(inner, True), flow(inner, False)), max_leaves=20)
+documents = st.lists(st.tuples(KEYS_OF, yaml_values), min_size=1, max_size=6).map(
+    lambda items: "".join(f"{k}: {v}\n" for k, v in items))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=documents)
+@example(text="kind: culture\nsteps: " + "9" * 5000 + "\n")  # an int too long for Python to convert
+@example(text="a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b, *b]\n")
+def test_generated_yaml_with_aliases_and_odd_scalars_is_a_scenario_or_a_clear_error(tmp_path, text):
+    loads_cleanly(tmp_path, text)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_quickstart_is_a_scenario_or_a_clear_error(tmp_path, data):
+    lines = QUICKSTART_TEXT.splitlines()
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["drop", "repeat", "value", "indent", "anchor", "alias"]))
+        line = lines[i]
+        if action == "drop":
+            del lines[i]
+        elif action == "repeat":  # a duplicate key, most often
+            lines.insert(i, line)
+        elif action == "value" and ":" in line:
+            lines[i] = line.split(":", 1)[0] + ": " + data.draw(yaml_values)
+        elif action == "indent":
+            lines[i] = " " * data.draw(st.integers(0, 6)) + line.lstrip()
+        elif action == "anchor" and ":" in line:
+            key, rest = line.split(":", 1)
+            lines[i] = f"{key}: &a{rest}"
+        elif action == "alias" and ":" in line:
+            lines[i] = line.split(":", 1)[0] + ": *a"
+        if not lines:
+            lines = ["x: 1"]
+    loads_cleanly(tmp_path, "\n".join(lines) + "\n")

@@ -61,9 +61,14 @@ def check(rel: str | None, text: str | None):
     is unchanged, else a saved copy of the edit."""
     from culturesim import scenario as sc
     from culturesim.runner import check as build_check
+    from culturesim.yamlsource import YamlSyntaxError, check_size
 
     if not text or not text.strip():
         return None, None, ["the scenario is empty: pick a file or paste a scenario"]
+    try:  # the loader's bound on size, before an edited copy is saved
+        check_size(text, "the scenario")
+    except YamlSyntaxError as exc:
+        return None, None, [str(exc)]
     path = None
     if rel:
         try:
