@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from culturesim.llm.cost import summary as usage_summary
 from culturesim.store import IDEAS_SCHEMA, RunDir, RunError, population_ideas
 
 TABLES = ("ideas", "agents", "edges", "metrics")  # whole-run tables whose footers the listing checks
@@ -112,6 +113,9 @@ class Entry:
     parent: str | None = None  # the sweep holding this run
     error: str | None = None
     stale_s: float | None = None  # seconds since a "running" run last wrote its manifest
+    tokens: str = ""  # tokens per model (culturesim.llm.cost.summary)
+    cost: str = ""  # estimated cost of those tokens
+    stop: str = ""  # why an interrupted run stopped by itself (its token budget)
 
     @property
     def is_sweep(self) -> bool:
@@ -123,7 +127,8 @@ class Entry:
             "steps": f"{self.steps_done if self.steps_done is not None else '?'}/"
                      f"{self.steps_total if self.steps_total is not None else '?'}",
             "status": self.status, "started": self.started or "", "duration": fmt_duration(self.duration_s),
-            "sweep": self.parent or "", "error": self.error or "",
+            "sweep": self.parent or "", "error": self.error or "", "tokens": self.tokens, "cost": self.cost,
+            "stop": self.stop,
         }
 
 
@@ -287,11 +292,13 @@ class Results:
         end = ended or (dt.datetime.now(dt.UTC) if status == "running" else None)
         duration = (end - started).total_seconds() if started and end else None
         llm = m.get("llm") if isinstance(m.get("llm"), dict) else {}
+        tokens, cost = usage_summary(m)
+        stop = str(m["stop_reason"]) if m.get("stop_reason") and status == "interrupted" else ""
         return Entry(
             id=rel, kind=str(m.get("kind", "?")), name=str(m.get("name", "")), model=str(llm.get("model", "")),
             steps_done=m.get("steps_completed"), steps_total=m.get("steps_total"), status=status,
             started=m.get("started_at"), ended=m.get("ended_at"), duration_s=duration, parent=parent,
-            error=str(error) if error else None, stale_s=stale,
+            error=str(error) if error else None, stale_s=stale, tokens=tokens, cost=cost, stop=stop,
         )
 
     def _sweep_entry(self, path: Path, members: list[Entry]) -> Entry:

@@ -15,6 +15,7 @@ from pathlib import Path
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_BUDGET = 3  # stopped cleanly at llm.max_total_tokens; resumable
 
 
 def _fail(problems: list[str], code: int = EXIT_BAD_INPUT) -> int:
@@ -60,14 +61,18 @@ def cmd_run(args) -> int:
 
     if args.resume:
         if args.file or args.set:
-            return _fail(["--resume takes a run folder only; the scenario is the one recorded in it"])
-        run = runner.resume(args.resume, show_progress=not args.quiet)
+            return _fail(["--resume takes a run folder only; the scenario is the one recorded in it "
+                          "(--max-total-tokens changes its token budget)"])
+        cap = runner.KEEP if args.max_total_tokens is None else args.max_total_tokens[0]
+        run = runner.resume(args.resume, show_progress=not args.quiet, max_total_tokens=cap)
     else:
         if not args.file:
             return _fail(["give a scenario file (culturesim run FILE) or --resume RUN_DIR"])
         overrides = list(args.set or [])
         if args.no_cache:
             overrides.append("llm.cache=false")
+        if args.max_total_tokens is not None:
+            overrides.append(f"llm.max_total_tokens={args.max_total_tokens[0] or 'null'}")
         loaded = sc.load(args.file, overrides)
         if loaded.sweep is not None:
             return _fail([f"{args.file} declares a sweep: run it with culturesim sweep {args.file} "
@@ -76,7 +81,26 @@ def cmd_run(args) -> int:
             run = runner.start(loaded, out=args.out, base_dir=Path(args.file).resolve().parent,
                                show_progress=not args.quiet)
     print(run.path)
+    reason = run.read_manifest().get("stop_reason")
+    if reason:
+        print(f"stopped: {reason}; continue with: culturesim run --resume {run.path} --max-total-tokens N "
+              f"(or none)", file=sys.stderr)
+        return EXIT_BUDGET
     return 0
+
+
+def token_cap(value: str) -> list[int | None]:
+    """``--max-total-tokens``: a positive number of tokens, or ``none`` for no cap (a list,
+    so that "none" is told apart from the flag not given)."""
+    if value.strip().lower() == "none":
+        return [None]
+    try:
+        number = int(value.replace("_", "").replace(",", ""))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of tokens >= 1, or none")
+    return [number]
 
 
 def cmd_sweep(args) -> int:
@@ -132,8 +156,11 @@ def cmd_runs(args) -> int:
     if not runs:
         print(f"no runs in {args.dir}")
         return 0
-    table = Table("run", "kind", "name", "status", "steps", "ideas", "failures", "started", "ended")
-    unreadable = []
+    from culturesim.llm.cost import summary
+
+    table = Table("run", "kind", "name", "status", "steps", "ideas", "failures", "tokens", "cost", "started",
+                  "ended")
+    unreadable, stopped = [], []
     for run, m in runs:
         if m.get("status") == "unreadable":
             unreadable.append(m.get("error") or f"{run.manifest_path}: unreadable manifest")
@@ -141,12 +168,16 @@ def cmd_runs(args) -> int:
         table.add_row(
             run.run_id, str(m.get("kind", "")), str(m.get("name", "")), str(m.get("status", "")),
             f"{m.get('steps_completed', 0)}/{_steps_in(m)}",
-            str(counts.get("ideas", "")), str(counts.get("failures", "")),
+            str(counts.get("ideas", "")), str(counts.get("failures", "")), *summary(m),
             str(m.get("started_at") or ""), str(m.get("ended_at") or ""),
         )
+        if m.get("stop_reason") and m.get("status") == "interrupted":
+            stopped.append(f"{run.run_id}: {m['stop_reason']}")
     Console(width=200).print(table)
     for line in unreadable:
         print(f"unreadable: {line}")
+    for line in stopped:
+        print(f"stopped: {line}")
     return 0
 
 
@@ -328,6 +359,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario key, e.g. steps=5")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete step")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the LLM response cache")
+    run.add_argument("--max-total-tokens", type=token_cap, metavar="N|none",
+                     help="token budget (llm.max_total_tokens); with --resume, replaces the run's own")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
 

@@ -42,6 +42,15 @@ class Counts(BaseModel):
     completion_tokens: int = 0
 
 
+class ModelUsage(BaseModel):
+    """One model's share of a run (culturesim/llm/cost.py): every recorded reply counts."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None  # estimated from litellm's price table; 0 for local models; None: unknown
+
+
 class Session(BaseModel):
     """One process that wrote the run: the start, and each resume."""
 
@@ -67,11 +76,13 @@ class Manifest(BaseModel):
     first_step: int = 1
     steps_completed: int = 0
     counts: Counts = Field(default_factory=Counts)
+    usage: dict[str, ModelUsage] = Field(default_factory=dict)  # per model; {} in runs made before it existed
     sessions: list[Session] = Field(default_factory=list)
     scenario_dir: str | None = None  # where the scenario's relative paths resolved from
     network_directed: bool = False
     imported_from: dict[str, Any] | None = None  # format and file of a run made by another tool
     error: str | None = None
+    stop_reason: str | None = None  # why an interrupted run stopped by itself (its token budget)
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

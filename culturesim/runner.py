@@ -9,6 +9,7 @@ replaying its seeded steps.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import secrets
 import signal
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from culturesim.kinds import get_kind
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.llm.client import LLM
+from culturesim.llm.cost import Usage, budget_reason
 from culturesim.manifest import Manifest, Session, now, versions
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
@@ -170,8 +172,13 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
     return run
 
 
-def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
-    """Continue a run from its last complete step."""
+KEEP = object()  # resume(max_total_tokens=KEEP): the cap the run was started with
+
+
+def resume(path: str | Path, *, show_progress: bool = True, max_total_tokens: int | None | object = KEEP) -> RunDir:
+    """Continue a run from its last complete step. ``max_total_tokens`` replaces the run's
+    token budget (``llm.max_total_tokens``; None lifts it), so that a run stopped by its
+    budget can go on; the new cap is recorded in the manifest's scenario."""
     run = RunDir(path)
     raw = run.read_manifest()
     try:
@@ -184,9 +191,26 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
         raise RunError(f"{run.path} is already complete ({manifest.steps_completed} steps)")
     if not manifest.scenario:
         raise RunError(f"{run.path} was not made by culturesim run (nothing to resume)")
+    if max_total_tokens is not KEEP:
+        manifest = _with_cap(run, manifest, max_total_tokens)
     scenario = validate_data(manifest.scenario, f"{run.manifest_path} (scenario)")
     with run.lock():
         return _resume_locked(run, manifest, scenario, show_progress)
+
+
+def _with_cap(run: RunDir, manifest: Manifest, cap: int | None) -> Manifest:
+    """The manifest with a new token budget in its scenario (and its llm record)."""
+    llm = manifest.scenario.get("llm")
+    if not isinstance(llm, dict):
+        raise RunError(f"{run.path}: a {manifest.kind} run uses no language model; it has no token budget to change")
+    data = copy.deepcopy(manifest.scenario)
+    data["llm"]["max_total_tokens"] = cap
+    record = dict(manifest.llm or {}) | {"max_total_tokens": cap}
+    return manifest.model_copy(update={"scenario": data, "llm": record})
+
+
+def _budget_cap(scenario: Scenario) -> int | None:
+    return getattr(getattr(scenario, "llm", None), "max_total_tokens", None)
 
 
 def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_progress: bool) -> RunDir:
@@ -200,12 +224,19 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
                            base_dir=base_dir)
         done = run.completed_steps()
         _check_steps(run, manifest, done)
+        cap = _budget_cap(scenario)
+        used = Usage.of_run(run, manifest.scenario).total_tokens if cap is not None else 0
+        if cap is not None and used >= cap:
+            raise RunError(f"{run.path} stopped at its token budget ({used} tokens used, llm.max_total_tokens "
+                           f"is {cap}); continue with a higher one: culturesim run --resume {run.path} "
+                           f"--max-total-tokens N (or none)")
         if cls.resume == "replay":  # deterministic kinds: simulate the done steps again, silently
             model.replay(len(done))
         else:
             model.restore(run.ideas().to_dicts() if done else [])
         sessions = [s.model_dump() for s in manifest.sessions] + [{"started_at": now(), "from_step": model.next_step}]
-        run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions)
+        run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions, stop_reason=None,
+                            scenario=manifest.scenario, llm=manifest.llm)
         _execute(run, scenario, model, door, show_progress)
     finally:
         models.close()
@@ -245,6 +276,7 @@ def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | Non
                             enabled=show_progress, label=run.run_id)
     if door is not None:
         door.on_reply = progress.reply
+    usage, cap = Usage.of_run(run, resolved(scenario)), _budget_cap(scenario)  # tokens of earlier sessions
     try:
         with stop_after_step() as stop, progress:
             for step in range(first, last + 1):
@@ -258,7 +290,13 @@ def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | Non
                 extra = {name: (record.tables.get(name, []), schema) for name, schema in tables.items()}
                 run.write_step(step, record.ideas, record.prompts, extra)
                 progress.step_done(step, record.ideas)
-                run.update_manifest(steps_completed=step - model.first_step + 1)
+                usage.add(record.ideas)
+                run.update_manifest(steps_completed=step - model.first_step + 1, usage=usage.as_manifest())
+                reason = budget_reason(usage.total_tokens, cap, step) if step < last else None
+                if reason:  # a clean stop, resumable with a higher cap (resume's max_total_tokens)
+                    run.update_manifest(status="interrupted", ended_at=now(), counts=run.idea_counts(),
+                                        stop_reason=reason)
+                    return
                 if stop["stop"] and step < last:
                     run.update_manifest(status="interrupted", ended_at=now(), counts=run.idea_counts())
                     raise KeyboardInterrupt

@@ -94,6 +94,10 @@ class LLMSpec(Strict):
     batch: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(
         1, description="embedded model only: requests decoded together (the same text per seed as 1)"
     )
+    max_total_tokens: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+        None, description="stop the run (interrupted, resumable) after the step at which the tokens of all its "
+                          "models reach this; None: no cap (culturesim/llm/cost.py)"
+    )
 
 
 class OutputSpec(Strict):

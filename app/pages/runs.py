@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from app.ui import href, results
 
-COLUMNS = ["id", "kind", "scenario", "model", "steps", "status", "started", "duration", "open"]
+COLUMNS = ["id", "kind", "scenario", "model", "steps", "status", "tokens", "cost", "started", "duration", "open"]
 POLL_MS = 2000
 
 
@@ -57,6 +57,8 @@ def _cell(column: str, row: dict):
         parts = [html.Span(row["status"], className=f"cs-status cs-status-{row['status'].split(' ')[0]}")]
         if row["stale"]:
             parts.append(html.Span(f" (no update for {row['stale']})", className="cs-hint"))
+        if row.get("stop"):
+            parts.append(html.Div(f"stopped: {row['stop']}", className="cs-hint"))
         if row["error"]:
             parts.append(html.Div(row["error"], className="cs-row-error"))
         return parts

@@ -25,6 +25,7 @@ import networkx as nx
 import numpy as np
 from mesa.discrete_space import FixedAgent, Network
 
+from culturesim.agents.memory import Memory
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.kinds.culture import social
 from culturesim.kinds.culture.schema import CultureScenario
@@ -51,6 +52,7 @@ class Pending:
     operation: str
     parents: list[str]
     request: Request
+    received: list[tuple[str, str]]  # (idea id, text) of the other agents' ideas shown
 
 
 class IdeaAgent(FixedAgent):
@@ -75,6 +77,7 @@ class IdeaAgent(FixedAgent):
             ideas=shown[0] if len(shown) == 1 else "\n".join(f"{i}. {t}" for i, t in enumerate(shown, 1)),
             n_ideas=len(shown),
             own_idea=self.idea.text if self.idea else "(you have no idea yet)",
+            **m.memory.fields(self.agent_id, step),
         )
         parents = [c.idea_id for c in chosen]
         if "own_idea" in template_fields(template) and self.idea and self.idea.idea_id not in parents:
@@ -92,7 +95,8 @@ class IdeaAgent(FixedAgent):
             stop=tuple(llm.stop),
             tag=idea_id(step, self.agent_id),
         )
-        return Pending(self, operation, parents, request)
+        received = [(c.idea_id, c.text) for c in chosen if c.agent_id != self.agent_id]
+        return Pending(self, operation, parents, request, received)
 
     def _social_information(self, step: int) -> tuple[str, list[social.Candidate]]:
         """The operation this agent can perform now and the ideas it will be shown.
@@ -123,6 +127,8 @@ class IdeaAgent(FixedAgent):
         m: CultureModel = self.model
         if reply.ok and reply.text:
             self.idea = Idea(idea_id(step, self.agent_id), reply.text, self.agent_id, step)
+            m.memory.keep_own(self.agent_id, step, self.idea.idea_id, self.idea.text)
+        m.memory.keep_received(self.agent_id, step, pending.received)
         m.record(step, self, pending, reply)
 
 
@@ -159,6 +165,7 @@ class CultureModel(KindModel, mesa.Model):
                     f"update: chain activates one position per step, but the longest chain has "
                     f"{longest + 1} agents; use steps <= {longest + self.first_step}"
                 )
+        self.memory = Memory(scenario.memory)  # what each agent remembers (off unless memory: asks)
         self._out = StepRecord()  # what the step in progress has produced
 
     @classmethod
@@ -222,6 +229,7 @@ class CultureModel(KindModel, mesa.Model):
         for k, agent in enumerate(heads):
             text = seeds[k % len(seeds)]
             agent.idea = Idea(idea_id(0, agent.agent_id), text, agent.agent_id, 0)
+            self.memory.keep_own(agent.agent_id, 0, agent.idea.idea_id, text)
             self._out.ideas.append(self._row(0, agent, "seed", [], None, source="seed", text=text))
 
     def step(self) -> StepRecord:
@@ -285,6 +293,7 @@ class CultureModel(KindModel, mesa.Model):
             if row["source"] != "seed":
                 self._count_copies(list(row["parent_ids"] or []), agent.agent_id)
             last = max(last, row["step"])
+        self.memory.restore(rows)
         # mesa's own step counter must agree with where we are
         self.steps = last - self.first_step + 1
 

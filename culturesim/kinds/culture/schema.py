@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from culturesim.agents.memory import MemorySpec, placeholder_problems
 from culturesim.personalities import registry
 from culturesim.scenario import (
     KeyPath,
@@ -17,6 +18,7 @@ from culturesim.scenario import (
     Strict,
     check_template,
     did_you_mean,
+    template_fields,
 )
 
 
@@ -36,8 +38,9 @@ class SocialSpec(Strict):
 
 PLACEHOLDERS = {
     "create": set(),
-    "transform": {"ideas", "own_idea", "n_ideas"},
-    "combine": {"ideas", "own_idea", "n_ideas"},
+    # {history} and {received_history} only with memory on (checked in cross_checks)
+    "transform": {"ideas", "own_idea", "n_ideas", "history", "received_history"},
+    "combine": {"ideas", "own_idea", "n_ideas", "history", "received_history"},
 }
 
 
@@ -95,6 +98,18 @@ class CultureScenario(ScenarioBase):
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     llm: LLMSpec = Field(default_factory=LLMSpec)
     culture: CultureSpec = Field(default_factory=CultureSpec)
+    memory: MemorySpec = Field(default_factory=MemorySpec)
+
+    def templates(self) -> list[tuple[KeyPath, str | None]]:
+        """Every prompt template of the scenario, with its key path."""
+        found: list[tuple[KeyPath, str | None]] = []
+        c = self.culture
+        blocks = [(("culture", "prompts"), c.prompts)]
+        blocks += [(("culture", "groups", name, "prompts"), g.prompts) for name, g in c.groups.items()]
+        blocks += [(("culture", "agents", str(i), "prompts"), a.prompts) for i, a in c.agents.items()]
+        for where, prompts in blocks:
+            found += [((*where, op), getattr(prompts, op)) for op in PLACEHOLDERS]
+        return found
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
         """Checks that span blocks; done after validation so each names its own key."""
@@ -109,4 +124,5 @@ class CultureScenario(ScenarioBase):
             if not 0 <= agent_id < self.population.size:
                 problems.append((("culture", "agents", str(agent_id)), f"no agent {agent_id}; agent ids "
                                  f"run from 0 to population.size - 1 = {self.population.size - 1}"))
+        problems += placeholder_problems(self.memory, self.templates(), template_fields)
         return problems
