@@ -26,6 +26,7 @@ from culturesim.kinds.culture.model import CultureModel
 from culturesim.llm.types import Reply, Request
 from culturesim.runner import build_graph
 from culturesim.scenario import ScenarioError, validate_data
+from culturesim.store import RunDir
 
 TEMPLATE = "H[{history}] R[{received_history}] I[{ideas}]"
 
@@ -219,3 +220,34 @@ def test_a_killed_run_resumes_with_the_prompts_of_an_uninterrupted_one(tmp_path)
         assert resumed.prompts().sort("step", "agent_id").equals(expected)
         assert resumed.read_manifest()["status"] == "done"
 
+
+
+def test_a_run_killed_by_sigkill_resumes_with_the_same_prompts(tmp_path):
+    """A real kill: ``culturesim run`` on a slow stand-in model is SIGKILLed once a few steps
+    are on disk, then resumed; its prompts equal those of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = scenario_file(tmp_path, "killed")
+    text = path.read_text().replace("echo/x", "echo/delay-0.05")
+    path.write_text(text)
+    out = tmp_path / "k"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "culturesim.cli", "run", str(path), "--out", str(out), "-q"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    run = RunDir(out / "killed")
+    deadline = time.monotonic() + 120
+    while len(run.completed_steps() if run.steps_dir.is_dir() else []) < 3 and proc.poll() is None:
+        assert time.monotonic() < deadline, "the run did not get to step 3"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = run.completed_steps()
+    assert 3 <= len(done) < 6 and run.read_manifest()["status"] == "running"  # killed mid-run
+    runner.resume(run.path, show_progress=False)
+    whole = runner.start(sc.load(path, ["output.run_id=whole"]), out=tmp_path / "w", show_progress=False)
+    assert run.prompts().sort("step", "agent_id").drop("run_id").equals(
+        whole.prompts().sort("step", "agent_id").drop("run_id"))
