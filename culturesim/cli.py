@@ -337,7 +337,14 @@ def cmd_app(args) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         return _fail([f"{folder}: no such results folder"])
-    create_app(folder).run(host=args.host, port=args.port, debug=False)
+    from app.guard import allowed_hosts
+
+    hosts = allowed_hosts(args.host, args.allow_host)
+    if args.host.strip("[]") in ("0.0.0.0", "::") and hosts == allowed_hosts():
+        print("warning: serving every interface, but only loopback names are accepted in the Host header; "
+              "add --allow-host NAME for each name or address clients use", file=sys.stderr)
+    create_app(folder, allow_key_env=args.allow_key_env, hosts=hosts).run(host=args.host, port=args.port,
+                                                                          debug=False)
     return 0
 
 
@@ -401,6 +408,12 @@ def parser() -> argparse.ArgumentParser:
     app.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
     app.add_argument("--port", type=int, default=8050)
     app.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    app.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                     help="a name clients reach the app by, accepted in the Host header beside 127.0.0.1, "
+                          "localhost and --host (repeatable; '*' accepts any, behind a proxy that checks)")
+    app.add_argument("--allow-key-env", action="append", default=[], metavar="NAME",
+                     help="an environment variable scenarios started from the app may name as llm.api_key_env "
+                          "(repeatable); jobs see no other variable of the app's")
     app.set_defaults(func=cmd_app)
 
     # listed for --help; its arguments are parsed by analysis.price (see main)
@@ -467,11 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["price"]:
         return _price(argv[1:])
     args = parser().parse_args(argv)
-    if getattr(args, "confine", None):
+    if getattr(args, "confine", None):  # validate, run, sweep
         from culturesim import confine
 
         confine.activate(args.confine, args.allow_key_env)
-    elif getattr(args, "allow_key_env", None):
+    elif hasattr(args, "confine") and args.allow_key_env:
         return _fail(["--allow-key-env goes with --confine DIR (without it every variable may be named)"])
     try:
         return args.func(args)
