@@ -17,6 +17,7 @@ input with an error of the kinds wrong types raise (below), instead of a 500 and
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Iterable
@@ -29,6 +30,7 @@ ALLOWED_HOSTS_ENV = "CULTURESIM_ALLOWED_HOSTS"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DISPATCH = "_dash-update-component"
 # what a callback raises on an input of the wrong type or size, or a run id that is no run
+# (and an OSError of a name too long for the file system)
 BAD_INPUT = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
              DataError)
 
@@ -74,9 +76,8 @@ def install_callback_guard(app, ready: threading.Event | None = None) -> None:
     """Wrap the callback dispatch route: an input a callback cannot take is a 400, logged on
     one line. ``ready``: set once the warm-up imports are done; dispatch waits for it, since
     a module imported by two threads at once can be seen half-initialised."""
-    from flask import request
-
     from dash.exceptions import DashException
+    from flask import request
 
     bad_input = (*BAD_INPUT, DashException)  # e.g. a pathname the page router cannot take
     server = app.server
@@ -88,7 +89,9 @@ def install_callback_guard(app, ready: threading.Event | None = None) -> None:
             ready.wait(120)
         try:
             return dispatch(*args, **kwargs)
-        except bad_input as exc:
+        except (*bad_input, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno != errno.ENAMETOOLONG:
+                raise  # a real I/O failure, not an input: a 500 and its traceback
             body = request.get_json(silent=True)
             output = body.get("output") if isinstance(body, dict) else None
             log.warning("callback %s refused its input: %s: %s", str(output)[:200], type(exc).__name__,
