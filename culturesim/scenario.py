@@ -81,6 +81,8 @@ class NetworkSpec(Strict):
     @classmethod
     def _confined_paths(cls, params: dict[str, Any], info) -> dict[str, Any]:
         """The parameters a topology reads as file paths, under confinement (see culturesim.confine)."""
+        if confine.active() is None:
+            return params  # and loading a scenario still imports no networkx
         from culturesim.networks import PATH_PARAMS
 
         for key in PATH_PARAMS.get(info.data.get("topology"), ()):

@@ -109,7 +109,8 @@ def layout(**_):
     return html.Div([
         html.H2("Run a scenario"),
         html.P(f"Scenario files from {results().root.parent} (edit freely: an edited copy is saved in the results "
-               f"folder and run from there).", className="cs-hint"),
+               f"folder and run from there). Files a scenario names (edge lists, CSVs, caches) must lie inside "
+               f"{results().root}.", className="cs-hint"),
         dcc.Dropdown(id="launch-file", options=file_options(), placeholder="a scenario file", className="cs-picker"),
         dcc.Textarea(id="launch-text", className="cs-textarea",
                      placeholder=f"kind: {' | '.join(kind_names())}\nname: ...",
