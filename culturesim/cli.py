@@ -44,7 +44,7 @@ def _confined(args, out: str | Path | None = None) -> None:
     if conf is None:
         return
     confine.set_base_dir(Path(args.file).resolve().parent if getattr(args, "file", None) else None)
-    if out is not None and confine.outside(str(out), conf):
+    if out is not None and confine.outside(str(out), conf, from_base=False):
         raise ScenarioError([f"{out}: the output folder lies outside the results folder {conf.root}"])
 
 

@@ -59,7 +59,7 @@ def set_base_dir(path: Path | None) -> None:
     _base_dir = path.resolve() if path is not None else None
 
 
-def _candidates(raw: str) -> list[Path]:
+def _candidates(raw: str, from_base: bool = True) -> list[Path]:
     """Every place the running code may take ``raw`` to mean."""
     found = []
     for text in {raw, os.path.expanduser(raw)}:
@@ -68,30 +68,37 @@ def _candidates(raw: str) -> list[Path]:
             found.append(path)
             continue
         found.append(Path.cwd() / path)
-        if _base_dir is not None:
+        if from_base and _base_dir is not None:
             found.append(_base_dir / path)
     return found
 
 
-def outside(raw: str, conf: Confinement) -> bool:
-    """Does ``raw`` (a path as a scenario writes it) reach outside the confinement's folder?"""
+def outside(raw: str, conf: Confinement, from_base: bool = True) -> bool:
+    """Does ``raw`` (a path as a scenario writes it) reach outside the confinement's folder?
+    ``from_base``: a relative path may also be taken from the scenario's folder (files the
+    kinds read); else only from the working directory (``output.dir``, ``--out``)."""
     if "\x00" in raw:
         return True
     try:
-        return any(not p.resolve().is_relative_to(conf.root) for p in _candidates(raw))
+        return any(not p.resolve().is_relative_to(conf.root) for p in _candidates(raw, from_base))
     except (OSError, RuntimeError, ValueError):  # a symlink loop, an unreadable folder
         return True
 
 
-def check_path(raw: str | None) -> str | None:
+def check_path(raw: str | None, from_base: bool = True) -> str | None:
     """The value itself, or ValueError when confined and the path leaves the folder."""
     conf = active()
     if conf is None or raw is None:
         return raw
-    if outside(str(raw), conf):
+    if outside(str(raw), conf, from_base):
         raise ValueError(f"a path outside the results folder {conf.root} (symlinks followed); scenarios "
                          f"started from the app may only use files inside it")
     return raw
+
+
+def check_output_path(raw: str | None) -> str | None:
+    """``check_path`` for a folder the runner takes from the working directory."""
+    return check_path(raw, from_base=False)
 
 
 def check_key_env(name: str | None) -> str | None:

@@ -40,6 +40,8 @@ class Strict(BaseModel):
 PathStr = Annotated[str, AfterValidator(confine.check_path)]
 """A file or folder path in a scenario. Declare every path field of a kind with it: under
 confinement (scenarios started from the app) its value must stay inside the results folder."""
+OutputPathStr = Annotated[str, AfterValidator(confine.check_output_path)]
+"""A folder the runner writes, a relative value taken from the working directory."""
 
 
 class PopulationSpec(Strict):
@@ -135,7 +137,7 @@ class LLMSpec(Strict):
 
 
 class OutputSpec(Strict):
-    dir: PathStr = "results"
+    dir: OutputPathStr = "results"
     run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
 
 

@@ -54,7 +54,7 @@ def launch_key(app) -> str:
     return next(k for k in app.callback_map if "launch-msg.children" in k)
 
 
-def press(app, client, text: str, button: str = "launch-validate"):
+def press(app, client, text: str, button: str = "launch-validate", rel: str | None = None):
     """Validate or Start on the launch page, over the callback route; the response's text."""
     key = launch_key(app)
     outputs = [{"id": "launch-msg", "property": "children"},
@@ -62,7 +62,7 @@ def press(app, client, text: str, button: str = "launch-validate"):
     body = {"output": key, "outputs": outputs,
             "inputs": [{"id": b, "property": "n_clicks", "value": 1 if button == b else None}
                        for b in ("launch-validate", "launch-start")],
-            "state": [{"id": "launch-file", "property": "value", "value": None},
+            "state": [{"id": "launch-file", "property": "value", "value": rel},
                       {"id": "launch-text", "property": "value", "value": text}],
             "changedPropIds": [f"{button}.n_clicks"]}
     response = client.post("/_dash-update-component", json=body)
@@ -99,6 +99,22 @@ def test_an_edgelist_inside_the_results_folder_is_used(place):
     app = create_app(root)
     shown = press(app, app.server.test_client(), text)
     assert "reach: valid (culture, 1 steps)" in shown
+
+
+def test_a_listed_file_beside_the_results_folder_runs_but_its_neighbours_are_not_read(place):
+    """A scenario file offered from the results folder's parent: its ``output.dir: results`` is
+    the working directory's (inside); an edge list beside it is outside."""
+    root, _ = place
+    (root.parent / "scen").mkdir()
+    listed = root.parent / "scen" / "quick.yaml"
+    listed.write_text(SCENARIO + "output: {dir: results}\n")
+    (root.parent / "scen" / "edges.csv").write_text(f"from,{SECRET}\n")
+    app = create_app(root)
+    client = app.server.test_client()
+    assert "reach: valid" in press(app, client, listed.read_text(), rel="scen/quick.yaml")
+    listed.write_text(SCENARIO + "network: {topology: edgelist, params: {path: edges.csv}}\n")
+    shown = press(app, client, listed.read_text(), rel="scen/quick.yaml")
+    assert "outside the results folder" in shown and SECRET not in shown
 
 
 # every path a built-in kind's scenario may name, each placed outside the folder
@@ -160,8 +176,9 @@ def test_every_field_named_like_a_path_is_declared_a_path():
         for path, field in _path_fields(kind.load_schema()):
             if not path[-1].endswith(("path", "file", "dir")):
                 continue
-            marked = any(getattr(m, "func", None) is confine.check_path for m in field.metadata) or any(
-                getattr(m, "func", None) is confine.check_path
+            checks = (confine.check_path, confine.check_output_path)
+            marked = any(getattr(m, "func", None) in checks for m in field.metadata) or any(
+                getattr(m, "func", None) in checks
                 for arg in typing.get_args(field.annotation) for m in getattr(arg, "__metadata__", ()))
             if not marked:
                 unmarked.append(f"{kind.name}: {'.'.join(path)}")
