@@ -375,3 +375,17 @@ def test_wrong_typed_inputs_to_every_callback_give_no_500(results_dir, caplog):
     for body in ({}, {"output": 5}, {"output": "x.y", "inputs": "nope"}, []):
         assert client.post("/_dash-update-component", json=body).status_code < 500
     assert json.loads(client.get("/_dash-dependencies").get_data())
+
+
+def test_sweep_cells_are_confined_like_the_base_scenario(place):
+    root, outside = place
+    (root / "e.csv").write_text("0,1\n")
+    text = SCENARIO + ("network: {topology: edgelist, params: {path: e.csv}}\n"
+                       f"sweep: {{grid: {{network.params.path: [e.csv, '{outside}/edges.csv'], "
+                       "llm.api_key_env: [null, HOME]}}\n")
+    done = confined_validate(root, text)
+    assert done.returncode == 2 and SECRET not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert sum("outside the results folder" in line for line in lines) == 2  # cells 2 and 3
+    assert sum("'HOME' is not one the app may hand" in line for line in lines) == 2  # cells 1 and 3
+    assert confined_validate(root, text, "--allow-key-env", "HOME").stderr.count("outside the results folder") == 2
