@@ -31,23 +31,33 @@ def page_modules() -> list:
     return found
 
 
-def _warm_imports() -> None:
+def _warm_imports(done: threading.Event) -> None:
     """Import what the plots need (scikit-learn alone takes ~3 s) while the first page is
     being looked at, so the first map or clustering does not pay for it."""
-    for name in ("scipy.stats", "sklearn.feature_extraction.text", "sklearn.decomposition", "sklearn.cluster",
-                 "analysis.price", "analysis.dynamics", "analysis.diversity", "analysis.stats"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
+    try:
+        for name in ("pandas", "scipy.stats", "sklearn.feature_extraction.text", "sklearn.decomposition",
+                     "sklearn.cluster", "analysis.price", "analysis.dynamics", "analysis.diversity",
+                     "analysis.stats"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+    finally:
+        done.set()
 
 
-def create_app(results_dir: str | Path | None = None, *, title: str = "culturesim"):
-    """A Dash app over one results folder (default: $CULTURESIM_RESULTS, else ./results)."""
+def create_app(results_dir: str | Path | None = None, *, title: str = "culturesim",
+               allow_key_env: tuple[str, ...] | list[str] = (), hosts: frozenset[str] | None = None):
+    """A Dash app over one results folder (default: $CULTURESIM_RESULTS, else ./results).
+
+    ``allow_key_env``: the environment variables a scenario started here may name as
+    ``llm.api_key_env`` (and the only ones of the app's its jobs see). ``hosts``: the names the
+    Host header may carry (default: loopback, plus $CULTURESIM_ALLOWED_HOSTS); see app.guard."""
     import dash
     from dash import Input, Output, dcc, html
 
     from app.data import Results
+    from app.guard import ALLOWED_HOSTS_ENV, allowed_hosts, install_callback_guard, install_host_check
     from app.kinds import load_kind_views
     from app.launcher import Launcher
 
@@ -55,9 +65,14 @@ def create_app(results_dir: str | Path | None = None, *, title: str = "culturesi
     app = dash.Dash(__name__, use_pages=True, pages_folder="", suppress_callback_exceptions=True, title=title,
                     assets_folder=str(Path(__file__).parent / "assets"), update_title=None)
     app.server.config["CULTURESIM_RESULTS"] = res
-    app.server.config["CULTURESIM_LAUNCHER"] = Launcher(res)
+    app.server.config["CULTURESIM_LAUNCHER"] = Launcher(res, allow_key_env=allow_key_env)
+    if hosts is None:
+        hosts = allowed_hosts(extra=os.environ.get(ALLOWED_HOSTS_ENV, "").split(","))
+    install_host_check(app.server, hosts)
     load_kind_views()
-    threading.Thread(target=_warm_imports, name="culturesim-app-warm", daemon=True).start()
+    warm = threading.Event()
+    threading.Thread(target=_warm_imports, args=(warm,), name="culturesim-app-warm", daemon=True).start()
+    install_callback_guard(app, warm)
     for module in page_modules():
         module.register(app)
 

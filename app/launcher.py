@@ -8,6 +8,14 @@ can be resumed), then SIGTERM after a grace period if the process is still there
 
 Jobs live in the memory of the process that started them: under gunicorn, use one
 worker (``-w 1 --threads 8``) if you start runs from the app.
+
+Whoever reaches the app may paste a scenario, so nothing of it is built in the app's
+process, and what the app starts is confined (``culturesim.confine``): validation is
+``culturesim validate --json`` in a subprocess too; every job gets ``--confine <results>``
+(file paths in the scenario must stay inside the results folder) and an environment scrubbed
+down to what running needs (``job_env``), with HOME inside the results folder and, of the
+app's own variables, only the key variables the app was started with (``--allow-key-env``),
+which are also the only names ``llm.api_key_env`` may give.
 """
 
 from __future__ import annotations
@@ -28,6 +36,27 @@ from pathlib import Path
 from app.data import Results
 
 GRACE_S = 10.0
+VALIDATE_TIMEOUT_S = 120.0
+# the app's variables a job inherits: locale, where programs and temporary files are, the
+# threads of numeric libraries; nothing else (keys only by name, through --allow-key-env)
+PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR",
+              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+MAX_PROBLEMS = 50
+MAX_LINE = 1000
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What ``culturesim validate --json`` said of a scenario file."""
+
+    file: str
+    kind: str
+    name: str
+    steps: int
+    sweep: bool
+    agents: int | None = None
+    network: str = ""
+    model: str | None = None
 
 
 @dataclass
@@ -65,9 +94,10 @@ def new_id(name: str) -> str:
 
 
 class Launcher:
-    def __init__(self, res: Results, grace_s: float = GRACE_S):
+    def __init__(self, res: Results, grace_s: float = GRACE_S, allow_key_env: tuple[str, ...] | list[str] = ()):
         self.res = res
         self.grace_s = grace_s
+        self.allow_key_env = tuple(dict.fromkeys(allow_key_env))
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -85,12 +115,64 @@ class Launcher:
             path.write_text(text, encoding="utf-8")
         return path
 
+    def confine_args(self) -> list[str]:
+        """``--confine`` and ``--allow-key-env`` as ``culturesim validate|run|sweep`` take them."""
+        args = ["--confine", str(self.res.root)]
+        for name in self.allow_key_env:
+            args += ["--allow-key-env", name]
+        return args
+
+    def job_env(self) -> dict[str, str]:
+        """The environment of everything the app starts: nothing of the app's own but
+        ``PASSED_ENV`` and the allowed key variables; HOME and caches inside the results folder."""
+        from culturesim import confine
+
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        env.setdefault("PATH", os.defpath)
+        # the same culturesim the app runs, wherever it was imported from
+        import culturesim
+
+        code = str(Path(culturesim.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH", "")) if p)
+        home = self.app_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env.update(HOME=str(home), CULTURESIM_CACHE_DIR=str(self.res.root / ".cache"),
+                   LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+        env[confine.CONFINE_ENV] = str(self.res.root)
+        env[confine.KEY_ENV_ENV] = ",".join(self.allow_key_env)
+        for name in self.allow_key_env:
+            if name in os.environ:
+                env[name] = os.environ[name]
+        return env
+
+    def validate(self, file: Path) -> tuple[Validated | None, list[str]]:
+        """(summary, problems) from ``culturesim validate --json FILE`` run confined in a
+        subprocess: the scenario's network and model are built there, never here."""
+        command = [sys.executable, "-m", "culturesim.cli", "validate", str(file), "--json", *self.confine_args()]
+        try:
+            done = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, env=self.job_env(),
+                                  cwd=str(self.res.root), timeout=VALIDATE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return None, [f"validation took longer than {VALIDATE_TIMEOUT_S:.0f} s and was stopped"]
+        out = done.stdout.decode("utf-8", "replace").strip().splitlines()
+        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        if done.returncode == 0 and out:
+            try:
+                info = json.loads(out[-1])
+                fields = {k: info.get(k) for k in Validated.__dataclass_fields__}
+                return Validated(**fields), []
+            except (ValueError, TypeError):
+                pass
+        problems = [line.removeprefix("error: ")[:MAX_LINE] for line in err if line.strip()]
+        problems = problems[-MAX_PROBLEMS:] or [f"validation failed (exit code {done.returncode})"]
+        return None, problems
+
     def _spawn(self, what: str, target: str, args: list[str]) -> Job:
         job_id = f"{what}-{secrets.token_hex(4)}"
         log = self.app_dir / "logs" / f"{job_id}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "culturesim.cli", *args]
-        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
+        env = self.job_env()
         with log.open("wb") as out:
             proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=env, cwd=str(self.res.root))
@@ -106,10 +188,11 @@ class Launcher:
     def start_scenario(self, file: Path, name: str, is_sweep: bool) -> Job:
         if is_sweep:
             target = new_id(f"{name}-sweep")
-            return self._spawn("sweep", target, ["sweep", str(file), "--out", str(self.res.root / target), "-q"])
+            return self._spawn("sweep", target, ["sweep", str(file), "--out", str(self.res.root / target), "-q",
+                                                 *self.confine_args()])
         target = new_id(name)
         return self._spawn("run", target, ["run", str(file), "--out", str(self.res.root), "--set",
-                                           f"output.run_id={target}", "-q"])
+                                           f"output.run_id={target}", "-q", *self.confine_args()])
 
     def start_analyze(self, rel: str, embedder: str = "tfidf") -> Job:
         path = self.res.resolve(rel)

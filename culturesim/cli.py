@@ -35,10 +35,25 @@ def naming(path: str):
         raise ScenarioError([f"{path}: {p}" for p in exc.problems]) from None
 
 
+def _confined(args, out: str | Path | None = None) -> None:
+    """Under ``--confine`` (scenarios started from the app): relative paths of the scenario
+    resolve from its folder too, and the folder written must lie inside the confinement."""
+    from culturesim import confine
+    from culturesim.scenario import ScenarioError
+
+    conf = confine.active()
+    if conf is None:
+        return
+    confine.set_base_dir(Path(args.file).resolve().parent if getattr(args, "file", None) else None)
+    if out is not None and confine.outside(str(out), conf, from_base=False):
+        raise ScenarioError([f"{out}: the output folder lies outside the results folder {conf.root}"])
+
+
 def cmd_validate(args) -> int:
     from culturesim import scenario as sc
     from culturesim.runner import check
 
+    _confined(args)
     loaded = sc.load(args.file, args.set)
     base_dir = Path(args.file).resolve().parent
     with naming(args.file):
@@ -50,6 +65,11 @@ def cmd_validate(args) -> int:
             expand(loaded, args.file, base_dir)
     network = model.network_summary(loaded, graph)
     llm = getattr(loaded, "llm", None)
+    if args.json:  # what the app shows and starts from, read in its own process
+        print(json.dumps({"file": args.file, "kind": loaded.kind, "name": loaded.name, "steps": loaded.steps,
+                          "sweep": loaded.sweep is not None, "agents": graph.number_of_nodes(),
+                          "network": network, "model": llm.model if llm else None}))
+        return 0
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
           f"{network}, {f'model {llm.model}' if llm else 'no LLM'})")
     return 0
@@ -73,7 +93,9 @@ def cmd_run(args) -> int:
             overrides.append("llm.cache=false")
         if args.max_total_tokens is not None:
             overrides.append(f"llm.max_total_tokens={args.max_total_tokens[0] or 'null'}")
+        _confined(args)
         loaded = sc.load(args.file, overrides)
+        _confined(args, args.out if args.out else loaded.output.dir)
         if loaded.sweep is not None:
             return _fail([f"{args.file} declares a sweep: run it with culturesim sweep {args.file} "
                           f"(or run the base scenario alone with --set sweep=null)"])
@@ -113,9 +135,11 @@ def cmd_sweep(args) -> int:
 
     if args.workers < 1:  # refused before anything is written (sweep.json, run folders)
         return _fail([f"--workers {args.workers}: give at least 1 run at once"])
+    _confined(args)
     loaded = sc.load(args.file, args.set)
     # the name made safe as run ids are: a name like ../../x or /tmp/x stays inside output.dir
     folder = Path(args.out) if args.out else Path(loaded.output.dir) / f"{safe_name(loaded.name)}-sweep"
+    _confined(args, folder)
     with naming(args.file):
         sweep = Sweep(loaded, folder, where=args.file, base_dir=Path(args.file).resolve().parent)
     if args.dry_run:
@@ -344,8 +368,23 @@ def cmd_app(args) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         return _fail([f"{folder}: no such results folder"])
-    create_app(folder).run(host=args.host, port=args.port, debug=False)
+    from app.guard import allowed_hosts
+
+    hosts = allowed_hosts(args.host, args.allow_host)
+    if args.host.strip("[]") in ("0.0.0.0", "::") and hosts == allowed_hosts():
+        print("warning: serving every interface, but only loopback names are accepted in the Host header; "
+              "add --allow-host NAME for each name or address clients use", file=sys.stderr)
+    create_app(folder, allow_key_env=args.allow_key_env, hosts=hosts).run(host=args.host, port=args.port,
+                                                                          debug=False)
     return 0
+
+
+def _confine_options(command: argparse.ArgumentParser) -> None:
+    """What the app passes when it starts a scenario someone pasted (see culturesim.confine)."""
+    command.add_argument("--confine", metavar="DIR",
+                         help="every file the scenario names must lie inside DIR (symlinks followed)")
+    command.add_argument("--allow-key-env", action="append", default=[], metavar="NAME",
+                         help="with --confine: an environment variable llm.api_key_env may name (repeatable)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -378,7 +417,10 @@ def parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file")
     val.add_argument("--set", action="append", metavar="KEY=VALUE")
+    val.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     val.set_defaults(func=cmd_validate)
+    for command in (run, sweep, val):
+        _confine_options(command)
 
     runs = sub.add_parser("runs", help="list runs and their status")
     runs.add_argument("dir", nargs="?", default="results")
@@ -399,6 +441,12 @@ def parser() -> argparse.ArgumentParser:
     app.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
     app.add_argument("--port", type=int, default=8050)
     app.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    app.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                     help="a name clients reach the app by, accepted in the Host header beside 127.0.0.1, "
+                          "localhost and --host (repeatable; '*' accepts any, behind a proxy that checks)")
+    app.add_argument("--allow-key-env", action="append", default=[], metavar="NAME",
+                     help="an environment variable scenarios started from the app may name as llm.api_key_env "
+                          "(repeatable); jobs see no other variable of the app's")
     app.set_defaults(func=cmd_app)
 
     # listed for --help; its arguments are parsed by analysis.price (see main)
@@ -465,6 +513,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["price"]:
         return _price(argv[1:])
     args = parser().parse_args(argv)
+    if getattr(args, "confine", None):  # validate, run, sweep
+        from culturesim import confine
+
+        confine.activate(args.confine, args.allow_key_env)
+    elif hasattr(args, "confine") and args.allow_key_env:
+        return _fail(["--allow-key-env goes with --confine DIR (without it every variable may be named)"])
     try:
         return args.func(args)
     except ScenarioError as exc:

@@ -67,6 +67,9 @@ _SPECS: dict[str, dict[str, tuple[Any, str]]] = {
 
 TOPOLOGIES: tuple[str, ...] = tuple(_SPECS)
 
+# the parameters each topology reads as file paths: confined with the scenario's other paths
+PATH_PARAMS: dict[str, tuple[str, ...]] = {"edgelist": ("path",)}
+
 
 def _check_topology(topology: Any) -> str:
     if topology in _SPECS:

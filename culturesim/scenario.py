@@ -16,8 +16,9 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from culturesim import confine
 from culturesim.kinds.registry import KindLoadError, get_kind, kind_names
 from culturesim.personalities import registry
 from culturesim.yamlsource import MAX_DEPTH, KeyPath, YamlLimitError, YamlSyntaxError, line_of, load_yaml, parse_yaml
@@ -34,6 +35,13 @@ class ScenarioError(ValueError):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+PathStr = Annotated[str, AfterValidator(confine.check_path)]
+"""A file or folder path in a scenario. Declare every path field of a kind with it: under
+confinement (scenarios started from the app) its value must stay inside the results folder."""
+OutputPathStr = Annotated[str, AfterValidator(confine.check_output_path)]
+"""A folder the runner writes, a relative value taken from the working directory."""
 
 
 class PopulationSpec(Strict):
@@ -71,6 +79,23 @@ class NetworkSpec(Strict):
     directed: bool = False
     self_loops: bool = False
 
+    @field_validator("params")
+    @classmethod
+    def _confined_paths(cls, params: dict[str, Any], info) -> dict[str, Any]:
+        """The parameters a topology reads as file paths, under confinement (see culturesim.confine)."""
+        if confine.active() is None:
+            return params  # and loading a scenario still imports no networkx
+        from culturesim.networks import PATH_PARAMS
+
+        for key in PATH_PARAMS.get(info.data.get("topology"), ()):
+            value = params.get(key)
+            if isinstance(value, str):
+                try:
+                    confine.check_path(value)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return params
+
 
 class LLMSpec(Strict):
     model: str = Field("local/smollm2", description="any litellm model string; local/smollm2 is embedded")
@@ -99,9 +124,24 @@ class LLMSpec(Strict):
                           "models reach this; None: no cap (culturesim/llm/cost.py)"
     )
 
+    @field_validator("model")
+    @classmethod
+    def _confined_model_file(cls, model: str) -> str:
+        """``local/<file>`` names a model file: a path like any other under confinement."""
+        name = model.removeprefix("local/")
+        if model.startswith("local/") and name != "smollm2":
+            confine.check_path(name)
+        return model
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _allowed_key_env(cls, name: str | None) -> str | None:
+        """Under confinement, only the variables the app was started with (--allow-key-env)."""
+        return confine.check_key_env(name)
+
 
 class OutputSpec(Strict):
-    dir: str = "results"
+    dir: OutputPathStr = "results"
     run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
 
 

@@ -5,7 +5,9 @@ Scenario files are offered from the folder that holds the results folder (two le
 deep): only files from that list are read. An edited copy is saved under
 ``<results>/.app/scenarios/`` and run from there, so paths inside it resolve from there.
 Validation is the CLI's (``culturesim validate``: schema, then network and model built
-without a model call), with its one-line messages.
+without a model call), with its one-line messages, run in a confined subprocess
+(``Launcher.validate``): no scenario is built in the app's process, and every file a
+scenario names must lie inside the results folder.
 """
 
 from __future__ import annotations
@@ -57,19 +59,19 @@ def read_listed(rel: str) -> tuple[Path, str]:
 
 
 def check(rel: str | None, text: str | None):
-    """(scenario file to run, loaded scenario, problems): the listed file itself when its text
-    is unchanged, else a saved copy of the edit."""
-    from culturesim import scenario as sc
-    from culturesim.runner import check as build_check
+    """(scenario file to run, its validation summary, problems): the listed file itself when
+    its text is unchanged, else a saved copy of the edit."""
     from culturesim.yamlsource import YamlSyntaxError, check_size
 
-    if not text or not text.strip():
+    if not isinstance(text, str) or not text.strip():
         return None, None, ["the scenario is empty: pick a file or paste a scenario"]
     try:  # the loader's bound on size, before an edited copy is saved
         check_size(text, "the scenario")
     except YamlSyntaxError as exc:
         return None, None, [str(exc)]
     path = None
+    if rel is not None and not isinstance(rel, str):
+        return None, None, ["refused: the scenario file must be one of those offered here"]
     if rel:
         try:
             original, original_text = read_listed(rel)
@@ -78,14 +80,8 @@ def check(rel: str | None, text: str | None):
         path = original if original_text == text else None
     if path is None:
         path = launcher().save_copy(text, Path(rel).stem + "-edited" if rel else "pasted")
-    try:
-        loaded = sc.load(path)
-        build_check(loaded, path.resolve().parent)
-    except sc.ScenarioError as exc:
-        return path, None, list(exc.problems)
-    except Exception as exc:  # noqa: BLE001 - a model or network that cannot be built
-        return path, None, [f"{type(exc).__name__}: {exc}"]
-    return path, loaded, []
+    loaded, problems = launcher().validate(path)
+    return path, loaded, problems
 
 
 def jobs_view():
@@ -113,7 +109,8 @@ def layout(**_):
     return html.Div([
         html.H2("Run a scenario"),
         html.P(f"Scenario files from {results().root.parent} (edit freely: an edited copy is saved in the results "
-               f"folder and run from there).", className="cs-hint"),
+               f"folder and run from there). Files a scenario names (edge lists, CSVs, caches) must lie inside "
+               f"{results().root}.", className="cs-hint"),
         dcc.Dropdown(id="launch-file", options=file_options(), placeholder="a scenario file", className="cs-picker"),
         dcc.Textarea(id="launch-text", className="cs-textarea",
                      placeholder=f"kind: {' | '.join(kind_names())}\nname: ...",
@@ -151,11 +148,10 @@ def register(app) -> None:
             return html.Div([html.P("The scenario has problems:"),
                              html.Ul([html.Li(p) for p in problems], className="cs-problems")],
                             className="cs-error"), no_update
-        summary = f"{loaded.name}: valid ({loaded.kind}, {loaded.steps} steps" + (
-            ", a sweep)" if getattr(loaded, "sweep", None) is not None else ")")
+        summary = f"{loaded.name}: valid ({loaded.kind}, {loaded.steps} steps" + (", a sweep)" if loaded.sweep else ")")
         if ctx.triggered_id != "launch-start":
             return html.Div(summary, className="cs-ok"), no_update
-        job = launcher().start_scenario(path, loaded.name, getattr(loaded, "sweep", None) is not None)
+        job = launcher().start_scenario(path, loaded.name, loaded.sweep)
         return html.Div([f"{summary}: started, writing ", dcc.Link(job.target, href=href(
             "/compare" if job.what == "sweep" else "/run", run=job.target))], className="cs-ok"), jobs_view()
 

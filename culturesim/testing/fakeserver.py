@@ -77,12 +77,12 @@ class _Connection(asyncio.Protocol):
             parsed = _parse(self.buffer)
             if parsed is None:
                 return
-            used, method, path, body = parsed
+            used, method, path, body, headers = parsed
             del self.buffer[:used]
-            self.server.handle(self.transport, method, path, body)
+            self.server.handle(self.transport, method, path, body, headers)
 
 
-def _parse(buf: bytearray) -> tuple[int, str, str, bytes] | None:
+def _parse(buf: bytearray) -> tuple[int, str, str, bytes, dict] | None:
     """One complete HTTP/1.1 request from the front of ``buf``, or None if incomplete."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
@@ -106,20 +106,22 @@ def _parse(buf: bytearray) -> tuple[int, str, str, bytes] | None:
             body += buf[eol + 2: eol + 2 + size]
             pos = eol + 2 + size + 2
             if size == 0:
-                return pos, method, path, bytes(body)
+                return pos, method, path, bytes(body), headers
     length = int(headers.get("content-length", 0))
     if len(buf) < start + length:
         return None
-    return start + length, method, path, bytes(buf[start: start + length])
+    return start + length, method, path, bytes(buf[start: start + length]), headers
 
 
 class FakeServer:
-    """The fake server; ``requests`` keeps the last bodies it received (for tests)."""
+    """The fake server; ``requests`` keeps the last bodies it received and ``headers`` their
+    headers, names lowercased (for tests: which key a client sent)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, keep: int = 1000):
         self.host, self.port = host, port
         self.attempts: collections.Counter = collections.Counter()
         self.requests: collections.deque = collections.deque(maxlen=keep)
+        self.headers: collections.deque = collections.deque(maxlen=keep)
         self.served = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -131,7 +133,7 @@ class FakeServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def handle(self, transport, method: str, path: str, raw: bytes) -> None:
+    def handle(self, transport, method: str, path: str, raw: bytes, headers: dict | None = None) -> None:
         self.served += 1
         if method == "GET" and path.endswith("/models"):
             self._send(transport, 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
@@ -141,6 +143,7 @@ class FakeServer:
             return
         body = json.loads(raw)
         self.requests.append(body)
+        self.headers.append(headers or {})
         status, payload, delay = answer(body, self.attempts)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -18,6 +18,7 @@ from culturesim.scenario import (
     KeyPath,
     LLMSpec,
     NetworkSpec,
+    PathStr,
     PopulationSpec,
     ScenarioBase,
     Strict,
@@ -39,7 +40,7 @@ class GameSpec(Strict):
     drop: bool = False
     count: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(
         1, description="distinct games; episode k of every agent plays game k mod count")
-    cache_dir: str | None = Field(None, description="where generated games are kept "
+    cache_dir: PathStr | None = Field(None, description="where generated games are kept "
                                   "(default: $CULTURESIM_CACHE_DIR or ~/.cache/culturesim/cookingworld)")
 
 

@@ -16,6 +16,7 @@ from culturesim.personalities import registry
 from culturesim.scenario import (
     KeyPath,
     LLMSpec,
+    PathStr,
     ScenarioBase,
     Strict,
     check_template,
@@ -72,7 +73,7 @@ class AIPoolSpec(Strict):
     """The fixed pool of AI ideas per item: made once at the start, never changed."""
 
     size: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 20
-    file: str | None = Field(None, description="CSV with columns item, idea; replaces generation")
+    file: PathStr | None = Field(None, description="CSV with columns item, idea; replaces generation")
     llm: LLMSpec = Field(default_factory=lambda: LLMSpec(temperature=0.8, max_tokens=48))
     persona: str = "You are ChatGPT, a helpful and creative AI assistant."
     prompt: str = "What is a surprising use for a {item}? Answer with one creative idea in one sentence."

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from culturesim.kinds.matechoice.gp.primitives import FUNCTIONS
-from culturesim.scenario import KeyPath, NetworkSpec, ScenarioBase, Strict, did_you_mean
+from culturesim.scenario import KeyPath, NetworkSpec, PathStr, ScenarioBase, Strict, did_you_mean
 
 Rate = Annotated[float, Field(ge=0, le=1)]
 Depth = Annotated[int, Field(strict=True, ge=0, le=100)]
@@ -37,11 +37,11 @@ class ConstantsSpec(Strict):
 
 
 class CSVSpec(Strict):
-    path: Annotated[str, Field(min_length=1)]
+    path: Annotated[PathStr, Field(min_length=1)]
     target: Annotated[str, Field(min_length=1)]
     inputs: list[Annotated[str, Field(min_length=1)]] | None = Field(
         None, description="input columns; default every column but the target")
-    test_path: str | None = Field(None, description="a CSV of test cases with the same columns")
+    test_path: PathStr | None = Field(None, description="a CSV of test cases with the same columns")
     test_fraction: Annotated[float, Field(ge=0, lt=1)] = Field(
         0.0, description="without test_path: share of rows held out (0: test on the training rows)")
 
