@@ -70,14 +70,15 @@ class Door:
 
     def route(self, spec: Any) -> str:
         """The route of the model an llm block names: "" for the door's own model, else the
-        model string (``#2``, ``#3``... for further blocks on the same model string)."""
-        if spec == getattr(self._llm, "spec", None):
+        model string (``#2``, ``#3``... for further blocks on a model string already named)."""
+        own = getattr(self._llm, "spec", None)
+        if spec == own:
             return ""
         for key, (known, _) in self._routes.items():
             if known == spec:
                 return key
         key, k = spec.model, 1
-        while key in self._routes or key == "":
+        while key in self._routes or key == getattr(own, "model", ""):  # the own model's string reads as #1
             k += 1
             key = f"{spec.model}#{k}"
         self._routes[key] = (spec, self._opener(spec) if self._opener is not None else self._llm)
