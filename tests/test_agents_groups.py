@@ -251,3 +251,12 @@ def test_static_and_built_communities_agree_for_the_roster(tmp_path):
     scen = sc.load(scenario(tmp_path, groups={"g": {"community": 1}}))
     labels, _ = static_communities(scen)
     assert roster(scen, communities=labels).groups == kind_roster(scen, runner.build_graph(scen, None)).groups
+
+
+def test_the_resolved_scenario_gives_the_same_roster(tmp_path):
+    # the manifest stores every key of an override (unset ones as null): a resume reads it back
+    scen = sc.load(scenario(tmp_path, groups={"g": {"ids": [1], "llm": {"model": "echo/g"}}}))
+    again = sc.validate_data(sc.resolved(scen), "manifest")
+    graph = runner.build_graph(scen, None)
+    assert kind_roster(again, graph) == kind_roster(scen, graph)
+    assert kind_roster(again, graph).llms[1] == LLMSpec(**{**scen.llm.model_dump(), "model": "echo/g"})

@@ -112,8 +112,10 @@ def roster(scenario, *, communities: Sequence[int | None] | None, no_communities
 
 
 def _merged(base: LLMSpec, override) -> LLMSpec:
-    """``base`` with the keys ``override`` sets (the same object when it sets none)."""
-    keys = override.model_dump(exclude_unset=True) if override is not None else {}
+    """``base`` with the keys ``override`` sets (the same object when it sets none). A key
+    left null is not set: the manifest's resolved scenario writes every key of an override,
+    the unset ones as null, and a resume must read it back as the same override."""
+    keys = override.model_dump(exclude_none=True) if override is not None else {}
     return LLMSpec.model_validate({**base.model_dump(), **keys}) if keys else base
 
 
