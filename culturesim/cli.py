@@ -157,7 +157,7 @@ def cmd_analyze(args) -> int:
     from rich.table import Table
 
     try:
-        from analysis.analyze import analyze_run, runs_under
+        from analysis.analyze import analyze_run, runs_under, whole_population
         from analysis.embeddings import make_embedder
     except ImportError as exc:
         return _fail([f"analysis needs its extra packages ({exc.name}): pip install 'culturesim[analysis]'"])
@@ -173,9 +173,13 @@ def cmd_analyze(args) -> int:
     with Progress(console=console, disable=args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("analyzing", total=len(runs))
         for run in runs:
-            table = analyze_run(run, embedder, resample_m=args.resample, repeats=args.repeats, seed=args.seed)
+            try:
+                table = analyze_run(run, embedder, resample_m=args.resample, repeats=args.repeats, seed=args.seed,
+                                    by=args.by)
+            except ValueError as exc:
+                return _fail([str(exc)])
             bar.advance(task)
-            summary.add_row(run.run_id, *_summary_cells(table))
+            summary.add_row(run.run_id, *_summary_cells(whole_population(table)))
     Console(width=200).print(summary)
     return 0
 
@@ -359,6 +363,9 @@ def parser() -> argparse.ArgumentParser:
                          help="also report diversity over random subsets of M ideas")
     analyze.add_argument("--repeats", type=int, default=20, help="subsets per step with --resample (default 20)")
     analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--by", choices=["model", "personality"], default=None,
+                         help="also measure each model (or personality) of the population apart: rows with a "
+                              "'model' (or 'personality') column in metrics.parquet")
     analyze.add_argument("-q", "--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
 
