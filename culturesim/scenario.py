@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_serializer, model_validator
 
 from culturesim.kinds.registry import KindLoadError, get_kind, kind_names
 from culturesim.personalities import registry
@@ -108,6 +108,16 @@ class LLMSpec(Strict):
 RUN_LEVEL_LLM_KEYS = frozenset({"max_total_tokens"})
 
 
+class _Override(Strict):
+    """Some keys of a block: only the keys given are written out (into the manifest's resolved
+    scenario too), so reading it back sets the same keys, and a key given as null (clear
+    ``api_base``, say) stays apart from one not given."""
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler):
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     """``model`` with every key optional and unset by default: a block that overrides some
     keys of another, each key validated as in the full block."""
@@ -117,7 +127,7 @@ def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
             continue
         annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         fields[key] = (annotation | None, Field(None, description=info.description))
-    return create_model(name, __base__=Strict, __doc__=f"Some keys of {model.__name__}, overriding it.", **fields)
+    return create_model(name, __base__=_Override, __doc__=f"Some keys of {model.__name__}, overriding it.", **fields)
 
 
 LLMOverride = _partial(LLMSpec, "LLMOverride")
@@ -227,18 +237,21 @@ class ScenarioBase(Strict):
     sweep: SweepSpec | None = None
     groups: dict[Annotated[str, Field(min_length=1, max_length=100)], GroupSpec] = Field(
         default_factory=dict, description="named groups of agents, each optionally with its own llm keys")
-    agents: dict[AgentId, AgentSpec] = Field(
+    # lax keys: the manifest's JSON writes them as strings, and a resume reads them back
+    agents: dict[Annotated[int, Field(ge=0, lt=10_000_000)], AgentSpec] = Field(
         default_factory=dict, description="agent id -> its own llm keys (win over its group's)")
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
         """Checks that span blocks, done after validation so each names its own key."""
         return []
 
-    def agent_checks(self) -> list[tuple[KeyPath, str]]:
-        """The checks every kind shares: who is who (culturesim/agents/), for any kind."""
-        from culturesim.agents.groups import check
 
-        return check(self)
+def agent_checks(scenario: BaseModel) -> list[tuple[KeyPath, str]]:
+    """The checks every kind shares, done after its own: who is who (groups, per-agent llm
+    keys, population.assign; culturesim/agents/), for any schema, ScenarioBase or not."""
+    from culturesim.agents.groups import check
+
+    return check(scenario)
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -368,7 +381,7 @@ def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None
     except RecursionError:
         raise ScenarioError([f"{where}: nesting is too deep"]) from None
     # who-is-who is worked out only from blocks that passed their own checks
-    checks = scenario.cross_checks() or scenario.agent_checks()
+    checks = scenario.cross_checks() or agent_checks(scenario)
     problems = [
         _format_error({"loc": loc, "type": "cross_check", "msg": msg, "input": loc[-1]},
                       model, where, lines, overridden)

@@ -260,3 +260,15 @@ def test_the_resolved_scenario_gives_the_same_roster(tmp_path):
     graph = runner.build_graph(scen, None)
     assert kind_roster(again, graph) == kind_roster(scen, graph)
     assert kind_roster(again, graph).llms[1] == LLMSpec(**{**scen.llm.model_dump(), "model": "echo/g"})
+
+
+def test_an_override_given_as_null_clears_the_key_and_survives_the_manifest(tmp_path):
+    scen = sc.load(scenario(tmp_path, llm={"model": "openai/x", "api_base": "http://127.0.0.1:9/v1"},
+                            agents={2: {"llm": {"model": "echo/local", "api_base": None}}}))
+    again = sc.validate_data(sc.resolved(scen), "manifest")
+    assert sc.resolved(scen)["agents"] == {"2": {"llm": {"model": "echo/local", "api_base": None}}}
+    graph = runner.build_graph(scen, None)
+    for s in (scen, again):
+        llms = kind_roster(s, graph).llms
+        assert (llms[2].model, llms[2].api_base) == ("echo/local", None)
+        assert llms[1].api_base == "http://127.0.0.1:9/v1"

@@ -41,6 +41,8 @@ def select(selectors: Mapping[str, Selector], n: int, *, where: KeyPath, rng: np
     ``no_communities`` says why); ``personalities`` is what a ``personality:`` selector
     (groups only) reads. Proportions are drawn from ``rng`` in the selectors' order."""
     labels: list[str | None] = [None] * n
+    if not selectors:
+        return labels
     for name, sel in selectors.items():
         how = sel.how()
         if not how or how == ["proportion"]:

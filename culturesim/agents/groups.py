@@ -112,20 +112,20 @@ def roster(scenario, *, communities: Sequence[int | None] | None, no_communities
 
 
 def _merged(base: LLMSpec, override) -> LLMSpec:
-    """``base`` with the keys ``override`` sets (the same object when it sets none). A key
-    left null is not set: the manifest's resolved scenario writes every key of an override,
-    the unset ones as null, and a resume must read it back as the same override."""
-    keys = override.model_dump(exclude_none=True) if override is not None else {}
+    """``base`` with the keys ``override`` gives (the same object when it gives none); a key
+    given as null takes the value null (``api_base: null`` on a group: no server)."""
+    keys = override.model_dump(exclude_unset=True) if override is not None else {}
     return LLMSpec.model_validate({**base.model_dump(), **keys}) if keys else base
 
 
 def check(scenario) -> list[tuple[KeyPath, str]]:
     """What ``groups``, ``agents`` and ``population.assign`` cannot do, for the loader
     (one problem: the first set that cannot be made)."""
-    if not (scenario.groups or scenario.agents or getattr(getattr(scenario, "population", None), "assign", None)):
+    groups, agents = getattr(scenario, "groups", None), getattr(scenario, "agents", None)
+    if not (groups or agents or getattr(getattr(scenario, "population", None), "assign", None)):
         return []
     if getattr(scenario, "llm", None) is None or population_size(scenario) is None:
-        key = "groups" if scenario.groups else "agents"
+        key = "groups" if groups else "agents"
         return [((key,), f"the {scenario.kind} kind has no language-model agents: groups and per-agent llm "
                          f"keys apply to kinds with an llm block")]
     try:

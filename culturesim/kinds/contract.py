@@ -105,12 +105,12 @@ class Door:
                 for i, reply in zip(shares[""], self._llm.generate([requests[i] for i in shares[""]], on_reply),
                                     strict=True):
                     replies[i] = reply
-        finally:  # the other models' shares are waited for even when this one failed
-            results = {key: future.exception() or future.result() for key, future in running.items()}
-        for key, result in results.items():
-            if isinstance(result, BaseException):
-                raise result
-            for i, reply in zip(shares[key], result, strict=True):
+        except BaseException:  # Ctrl-C, SIGTERM: stop now, whatever the other models are doing
+            for future in running.values():
+                future.cancel()
+            raise
+        for key, future in running.items():
+            for i, reply in zip(shares[key], future.result(), strict=True):
                 replies[i] = reply
         return replies  # type: ignore[return-value]
 
