@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,8 +50,14 @@ def cmd_validate(args) -> int:
             expand(loaded, args.file, base_dir)
     network = model.network_summary(loaded, graph)
     llm = getattr(loaded, "llm", None)
+    roster = getattr(model, "roster", None)  # the agent layer's: each agent's model
+    models = Counter(roster.models()) if roster is not None else Counter()
+    if len(models) > 1:
+        said = "models " + ", ".join(f"{m} ({k} agents)" for m, k in models.items())
+    else:
+        said = f"model {llm.model}" if llm else "no LLM"
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
-          f"{network}, {f'model {llm.model}' if llm else 'no LLM'})")
+          f"{network}, {said})")
     return 0
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from culturesim import runner
 from culturesim import scenario as sc
-from culturesim.agents.assignment import AssignmentError, personalities, select, share
+from culturesim.agents.assignment import personalities, select, share
 from culturesim.agents.groups import kind_roster, roster, static_communities
 from culturesim.kinds.contract import Door
 from culturesim.llm.client import LLM
@@ -272,3 +272,11 @@ def test_an_override_given_as_null_clears_the_key_and_survives_the_manifest(tmp_
         llms = kind_roster(s, graph).llms
         assert (llms[2].model, llms[2].api_base) == ("echo/local", None)
         assert llms[1].api_base == "http://127.0.0.1:9/v1"
+
+
+def test_validate_counts_the_agents_of_each_model(tmp_path):
+    path = scenario(tmp_path, groups={"g": {"proportion": 0.5, "llm": {"model": "echo/g"}}})
+    done = subprocess.run([sys.executable, "-m", "culturesim.cli", "validate", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "models echo/base (3 agents), echo/g (3 agents)" in done.stdout

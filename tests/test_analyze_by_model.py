@@ -46,7 +46,7 @@ def test_each_model_is_measured_on_its_own_ideas(mixed_run):
             assert value["diversity"] == pytest.approx(
                 diversity.mean_pairwise_distance(embedder.embed(texts.to_list())), abs=1e-5)
     whole = whole_population(table)
-    assert whole.filter((pl.col("metric") == "n_ideas"))["value"].to_list() == [6.0, 6.0]
+    assert whole.filter(pl.col("metric") == "n_ideas")["value"].to_list() == [6.0, 6.0]
     assert set(table["model"].drop_nulls()) == {"echo/a", "echo/b"}
     assert pl.read_parquet(mixed_run.path / "metrics.parquet").height == table.height
     with pytest.raises(ValueError, match="--by 'colour'"):
