@@ -138,9 +138,10 @@ class Door:
         return Door(self._opener(spec), self._opener)
 
     def close(self) -> None:
-        """Stop the route threads (the models themselves are closed by whoever opened them)."""
+        """Stop the route threads (the models themselves are closed by whoever opened them);
+        a batch still in flight after an interrupted step is not waited for."""
         for pool in self._threads.values():
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=False, cancel_futures=True)
         self._threads.clear()
 
 
