@@ -280,3 +280,13 @@ def test_validate_counts_the_agents_of_each_model(tmp_path):
                           text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "models echo/base (3 agents), echo/g (3 agents)" in done.stdout
+
+
+def test_loading_groups_by_ids_imports_no_networkx(tmp_path):
+    # the loader stays light (the app loads pasted scenarios); only a community selector needs the network module
+    path = scenario(tmp_path, network={"topology": "ring", "params": {}},
+                    groups={"g": {"ids": [1], "llm": {"model": "echo/g"}}}, agents={2: {"llm": {"max_tokens": 3}}})
+    code = ("import sys; from culturesim import scenario as sc; "
+            f"sc.load({str(path)!r}); print('networkx' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "False", done.stderr

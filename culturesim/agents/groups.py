@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from culturesim.agents.assignment import AssignmentError, personalities, select
-from culturesim.networks import COMMUNITY_TOPOLOGIES, NetworkError, community_labels
 from culturesim.personalities import registry
 from culturesim.scenario import KeyPath, LLMSpec, did_you_mean
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def population_size(scenario) -> int | None:
 def static_communities(scenario) -> tuple[list[int] | None, str]:
     """Each agent's community as the scenario's network will label it, and why there are
     none when there are none. Raises NetworkError on bad network parameters."""
+    from culturesim.networks import community_labels  # networkx: only for a scenario that asks for communities
+
     net = getattr(scenario, "network", None)
     n = population_size(scenario)
     if net is None or n is None:
@@ -71,6 +75,8 @@ def graph_communities(graph: nx.Graph, n: int, topology: str = "") -> tuple[list
 
 
 def _no_communities(topology: str) -> str:
+    from culturesim.networks import COMMUNITY_TOPOLOGIES
+
     return (f"network.topology {topology!r} has no communities "
             f"(those with communities: {', '.join(COMMUNITY_TOPOLOGIES)})")
 
@@ -128,10 +134,15 @@ def check(scenario) -> list[tuple[KeyPath, str]]:
         key = "groups" if groups else "agents"
         return [((key,), f"the {scenario.kind} kind has no language-model agents: groups and per-agent llm "
                          f"keys apply to kinds with an llm block")]
-    try:
-        communities, why = static_communities(scenario)
-    except NetworkError:
-        return []  # the network's own check names the parameter when the run is built
+    assign = getattr(getattr(scenario, "population", None), "assign", None) or {}
+    communities, why = None, ""
+    if any(sel.community is not None for sel in [*(groups or {}).values(), *assign.values()]):
+        from culturesim.networks import NetworkError
+
+        try:
+            communities, why = static_communities(scenario)
+        except NetworkError:
+            return []  # the network's own check names the parameter when the run is built
     try:
         roster(scenario, communities=communities, no_communities=why)
     except AssignmentError as exc:
