@@ -80,9 +80,18 @@ def step_metrics(texts: list[str], X: np.ndarray, *, resample_m: int | None, rep
     return {k: v for k, v in found.items() if v is not None}
 
 
+SPLITS = ("model", "personality")  # idea columns a run's metrics can also be split by (--by)
+
+
 def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = None, repeats: int = 20,
-                seed: int = 0) -> pl.DataFrame:
-    """All metrics of one run; also written to the run's metrics.parquet."""
+                seed: int = 0, by: str | None = None) -> pl.DataFrame:
+    """All metrics of one run; also written to the run's metrics.parquet.
+
+    With ``by`` (one of :data:`SPLITS`), the per-step measures are also taken within each
+    value of that idea column (each model of a mixed population, say): those rows carry the
+    value in a column named ``by``, the whole population's rows a null there."""
+    if by is not None and by not in SPLITS:
+        raise ValueError(f"--by {by!r}: metrics split by one of {', '.join(SPLITS)}")
     all_ideas = run_ideas(run)
     ideas = population_ideas(all_ideas).sort("step", "agent_id")
     rows: list[dict] = []
@@ -109,20 +118,55 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
             rows.append({"step": r["step"], "metric": "mean_sentiment", "value": float(r["sentiment"])})
         for r in dynamics.surviving_lineages(all_ideas).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": "surviving_lineages", "value": float(r["lineages"])})
+        if by is not None:
+            split = split_rows(ideas, X, by, resample_m=resample_m, repeats=repeats, rng=rng)
     table = pl.DataFrame(rows, schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64})
     slope = _defined(lambda: dynamics.rate_of_change(table, "diversity"))
     if slope is not None:
         table = pl.concat([table, pl.DataFrame({"step": [None], "metric": ["diversity_slope"], "value": [slope]},
                                                schema=table.schema)])
+    if by is not None:
+        table = table.with_columns(pl.lit(None, dtype=pl.String).alias(by))
+        if ideas.height:
+            table = pl.concat([table, split.select(table.columns)])
     manifest = run.read_manifest()
     table = table.with_columns(
         pl.lit(run.run_id).alias("run_id"),
         pl.lit(manifest.get("name")).cast(pl.String).alias("name"),
         pl.lit(manifest.get("kind")).cast(pl.String).alias("kind"),
         pl.lit(embedder.name).alias("embedder"),
-    ).select("run_id", "step", "metric", "value", "name", "kind", "embedder").sort("step", "metric", nulls_last=True)
+    ).select("run_id", "step", "metric", "value", "name", "kind", "embedder", *([by] if by else [])).sort(
+        "step", "metric", nulls_last=True)
     table = with_conditions(table, run)
     write_parquet(run.path / "metrics.parquet", _merged(run.path / "metrics.parquet", table, embedder.name))
+    return table
+
+
+def split_rows(ideas: pl.DataFrame, X: np.ndarray, by: str, *, resample_m: int | None, repeats: int,
+               rng: np.random.Generator) -> pl.DataFrame:
+    """The per-step measures within each value of the ideas' ``by`` column (step, metric,
+    value, ``by``): the same measures as the whole population's, on that part of it."""
+    rows: list[dict] = []
+    values = ideas[by].cast(pl.String).fill_null("(none)").to_numpy()
+    for value in sorted(set(values)):
+        mask = values == value
+        part, Xp = ideas.filter(pl.Series(mask)), X[mask]
+        for r in dynamics.per_step(part, Xp).iter_rows(named=True):
+            rows.append({"step": r["step"], "metric": r["metric"], "value": float(r["value"]), by: value})
+        steps = part["step"].to_numpy()
+        for step in np.unique(steps):
+            texts = part.filter(pl.col("step") == int(step))["text"].to_list()
+            for metric, v in step_metrics(texts, Xp[steps == step], resample_m=resample_m, repeats=repeats,
+                                          rng=rng).items():
+                rows.append({"step": int(step), "metric": metric, "value": v, by: value})
+    return pl.DataFrame(rows, schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64, by: pl.String})
+
+
+def whole_population(table: pl.DataFrame) -> pl.DataFrame:
+    """The rows that measure the whole population (not one model or personality of it)."""
+    for column in SPLITS:
+        if column in table.columns:
+            table = table.filter(pl.col(column).is_null())
     return table
 
 
@@ -152,4 +196,4 @@ def _merged(path: Path, table: pl.DataFrame, embedder: str) -> pl.DataFrame:
     if "embedder" not in kept.columns:  # not a metrics table of ours: nothing to keep either
         return table
     kept = kept.filter(pl.col("embedder") != embedder)
-    return pl.concat([kept, table], how="vertical_relaxed") if kept.height else table
+    return pl.concat([kept, table], how="diagonal_relaxed") if kept.height else table

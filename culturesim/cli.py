@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,13 +66,19 @@ def cmd_validate(args) -> int:
             expand(loaded, args.file, base_dir)
     network = model.network_summary(loaded, graph)
     llm = getattr(loaded, "llm", None)
+    roster = getattr(model, "roster", None)  # the agent layer's: each agent's model
+    models = Counter(roster.models()) if roster is not None else Counter()
+    if len(models) > 1:
+        said = "models " + ", ".join(f"{m} ({k} agents)" for m, k in models.items())
+    else:
+        said = f"model {llm.model}" if llm else "no LLM"
     if args.json:  # what the app shows and starts from, read in its own process
         print(json.dumps({"file": args.file, "kind": loaded.kind, "name": loaded.name, "steps": loaded.steps,
                           "sweep": loaded.sweep is not None, "agents": graph.number_of_nodes(),
-                          "network": network, "model": llm.model if llm else None}))
+                          "network": network, "model": llm.model if llm else None, "models": dict(models)}))
         return 0
     print(f"{args.file}: ok ({loaded.kind}, {graph.number_of_nodes()} agents, {loaded.steps} steps, "
-          f"{network}, {f'model {llm.model}' if llm else 'no LLM'})")
+          f"{network}, {said})")
     return 0
 
 
@@ -212,7 +219,7 @@ def cmd_analyze(args) -> int:
     from rich.table import Table
 
     try:
-        from analysis.analyze import analyze_run, runs_under
+        from analysis.analyze import analyze_run, runs_under, whole_population
         from analysis.embeddings import make_embedder
     except ImportError as exc:
         return _fail([f"analysis needs its extra packages ({exc.name}): pip install 'culturesim[analysis]'"])
@@ -228,9 +235,13 @@ def cmd_analyze(args) -> int:
     with Progress(console=console, disable=args.quiet or not console.is_terminal) as bar:
         task = bar.add_task("analyzing", total=len(runs))
         for run in runs:
-            table = analyze_run(run, embedder, resample_m=args.resample, repeats=args.repeats, seed=args.seed)
+            try:
+                table = analyze_run(run, embedder, resample_m=args.resample, repeats=args.repeats, seed=args.seed,
+                                    by=args.by)
+            except ValueError as exc:
+                return _fail([str(exc)])
             bar.advance(task)
-            summary.add_row(run.run_id, *_summary_cells(table))
+            summary.add_row(run.run_id, *_summary_cells(whole_population(table)))
     Console(width=200).print(summary)
     return 0
 
@@ -434,6 +445,9 @@ def parser() -> argparse.ArgumentParser:
                          help="also report diversity over random subsets of M ideas")
     analyze.add_argument("--repeats", type=int, default=20, help="subsets per step with --resample (default 20)")
     analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--by", choices=["model", "personality"], default=None,
+                         help="also measure each model (or personality) of the population apart: rows with a "
+                              "'model' (or 'personality') column in metrics.parquet")
     analyze.add_argument("-q", "--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
 

@@ -508,6 +508,32 @@ def build_network(
     return graph
 
 
+COMMUNITY_TOPOLOGIES = ("chain", "caveman", "connected_caveman", "sbm")
+
+
+def community_labels(topology: str, n: int, params: Mapping[str, Any]) -> list[int] | None:
+    """Each node's ``community`` as :func:`build_network` labels it, without building the
+    graph (so a scenario's assignments by community are checked when it is loaded); None
+    for a topology without communities. Bad parameters raise :class:`NetworkError`."""
+    if topology not in COMMUNITY_TOPOLOGIES:
+        return None
+    p = _Params(topology, params)
+    if topology == "chain":
+        chains = p.integer("chains", hi=n)
+        if n % chains:
+            raise p.fail("chains", chains, f"must divide n={n} (chains of equal length)")
+        size = n // chains
+    elif topology == "sbm":
+        sizes = p.get("sizes")
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or not all(
+                _is_int(s) and s >= 1 for s in sizes) or sum(sizes) != n:
+            raise p.fail("sizes", sizes, f"must be a non-empty list of ints >= 1 summing to n={n}")
+        return [b for b, size in enumerate(sizes) for _ in range(int(size))]
+    else:
+        _, size = _cliques(n, p)
+    return [i // size for i in range(n)]
+
+
 def population_graph(scenario: Any, base_dir: Path | None = None, size: int | None = None) -> nx.Graph:
     """The scenario's ``network`` block over ``size`` agents (default ``population.size``),
     seeded apart from every step's randomness (``[seed, 1]``), as every kind on a

@@ -44,12 +44,15 @@ def model_class(kind: str) -> type[KindModel]:
 
 
 class _Models:
-    """The language models a run opens: the scenario's, and any other a model asks its door
-    for (exposure's AI pool), all on the run's reply cache, all closed when the run ends."""
+    """The language models a run opens: the scenario's, one per other distinct llm block of
+    its groups and agents (``Door.route``: each its own backend, connection pool and
+    concurrency limit), and any other a model asks its door for (exposure's AI pool), all on
+    the run's reply cache, all closed when the run ends."""
 
     def __init__(self, cache_path: Path | None):
         self.cache_path = cache_path
         self.opened: list[LLM] = []
+        self.doors: list[Door] = []
 
     def open(self, spec) -> LLM:
         llm = LLM(spec, cache_path=self.cache_path)
@@ -57,9 +60,15 @@ class _Models:
         return llm
 
     def door(self, scenario: Scenario, cls: type[KindModel]) -> Door | None:
-        return Door(self.open(scenario.llm), self.open) if cls.uses_llm else None
+        if not cls.uses_llm:
+            return None
+        door = Door(self.open(scenario.llm), self.open)
+        self.doors.append(door)
+        return door
 
     def close(self) -> None:
+        for door in self.doors:
+            door.close()
         for llm in self.opened:
             llm.close()
 

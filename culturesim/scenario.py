@@ -16,7 +16,17 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from culturesim import confine
 from culturesim.kinds.registry import KindLoadError, get_kind, kind_names
@@ -53,6 +63,11 @@ class PopulationSpec(Strict):
     personalities: dict[str, str] = Field(
         default_factory=dict, description="extra or overriding personalities: name -> system message"
     )
+    assign: dict[str, Selector] = Field(
+        default_factory=dict,
+        description="personality name -> the agents that have it (ids, community or proportion); "
+                    "the others are drawn from mix",
+    )
 
     @field_validator("mix")
     @classmethod
@@ -70,7 +85,10 @@ class PopulationSpec(Strict):
         known = registry(self.personalities)
         return [(("population", "mix", name), f"unknown personality {name!r}{did_you_mean(name, known)}; "
                  f"known: {', '.join(sorted(known))} (add your own under population.personalities)")
-                for name in self.mix if name not in known]
+                for name in self.mix if name not in known] + [
+            (("population", "assign", name), f"unknown personality {name!r}{did_you_mean(name, known)}; "
+             f"known: {', '.join(sorted(known))}")
+            for name in self.assign if name not in known]
 
 
 class NetworkSpec(Strict):
@@ -140,6 +158,91 @@ class LLMSpec(Strict):
         return confine.check_key_env(name)
 
 
+# keys of the llm block that belong to the whole run, not to one model (set only in the scenario's llm)
+RUN_LEVEL_LLM_KEYS = frozenset({"max_total_tokens"})
+
+
+class _Override(Strict):
+    """Some keys of a block: only the keys given are written out (into the manifest's resolved
+    scenario too), so reading it back sets the same keys, and a key given as null (clear
+    ``api_base``, say) stays apart from one not given."""
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler):
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """``model`` with every key optional and unset by default: a block that overrides some
+    keys of another, each key validated as in the full block."""
+    fields: dict[str, Any] = {}
+    for key, info in model.model_fields.items():
+        if key in RUN_LEVEL_LLM_KEYS:
+            continue
+        annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[key] = (annotation | None, Field(None, description=info.description))
+    return create_model(name, __base__=_Override, __doc__=f"Some keys of {model.__name__}, overriding it.", **fields)
+
+
+class LLMOverride(_partial(LLMSpec, "_LLMKeys")):  # type: ignore[misc]
+    """Some keys of an ``llm`` block (a group's or an agent's), each validated as in the full
+    block, confinement included: a group cannot reach a file or a key the scenario's own
+    block could not."""
+
+    @field_validator("model")
+    @classmethod
+    def _confined_model_file(cls, model: str | None) -> str | None:
+        return None if model is None else LLMSpec._confined_model_file(model)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _allowed_key_env(cls, name: str | None) -> str | None:
+        return confine.check_key_env(name)
+
+AgentId = Annotated[int, Field(strict=True, ge=0, lt=10_000_000)]
+
+
+class Selector(Strict):
+    """Which agents: a list of ids, the members of one or more communities of the network,
+    or a proportion of the population (drawn with the run's seed among the agents no list
+    or community has claimed). Exactly one of them."""
+
+    ids: Annotated[list[AgentId], Field(min_length=1, max_length=1_000_000)] | None = None
+    community: AgentId | Annotated[list[AgentId], Field(min_length=1)] | None = None
+    proportion: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+
+    def how(self) -> list[str]:
+        """The selector keys set (the checks want exactly one)."""
+        return [k for k in ("ids", "community", "proportion", "personality") if getattr(self, k, None) is not None]
+
+    @model_validator(mode="after")
+    def _at_most_one(self):
+        if len(self.how()) > 1:
+            raise ValueError(f"give one of ids, community, proportion{self._more()}; got {', '.join(self.how())}")
+        return self
+
+    def _more(self) -> str:
+        return ""
+
+
+class GroupSpec(Selector):
+    """A named group of agents (``groups:``): chosen by ids, community, proportion or
+    personality (a group with no selector is the personality it is named after), with an
+    optional partial ``llm`` block overriding the scenario's for its members."""
+
+    personality: str | None = None
+    llm: LLMOverride | None = None  # type: ignore[valid-type]
+
+    def _more(self) -> str:
+        return " or personality"
+
+
+class AgentSpec(Strict):
+    """One agent's own settings (``agents: {7: {llm: {...}}}``); they win over its group's."""
+
+    llm: LLMOverride  # type: ignore[valid-type]
+
+
 class OutputSpec(Strict):
     dir: OutputPathStr = "results"
     run_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = None
@@ -199,10 +302,23 @@ class ScenarioBase(Strict):
     steps: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
     output: OutputSpec = Field(default_factory=OutputSpec)
     sweep: SweepSpec | None = None
+    groups: dict[Annotated[str, Field(min_length=1, max_length=100)], GroupSpec] = Field(
+        default_factory=dict, description="named groups of agents, each optionally with its own llm keys")
+    # lax keys: the manifest's JSON writes them as strings, and a resume reads them back
+    agents: dict[Annotated[int, Field(ge=0, lt=10_000_000)], AgentSpec] = Field(
+        default_factory=dict, description="agent id -> its own llm keys (win over its group's)")
 
     def cross_checks(self) -> list[tuple[KeyPath, str]]:
         """Checks that span blocks, done after validation so each names its own key."""
         return []
+
+
+def agent_checks(scenario: BaseModel) -> list[tuple[KeyPath, str]]:
+    """The checks every kind shares, done after its own: who is who (groups, per-agent llm
+    keys, population.assign; culturesim/agents/), for any schema, ScenarioBase or not."""
+    from culturesim.agents.groups import check
+
+    return check(scenario)
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -331,10 +447,12 @@ def validate_data(data: Any, where: str, lines: dict[KeyPath, int] | None = None
         raise ScenarioError(problems) from None
     except RecursionError:
         raise ScenarioError([f"{where}: nesting is too deep"]) from None
+    # who-is-who is worked out only from blocks that passed their own checks
+    checks = scenario.cross_checks() or agent_checks(scenario)
     problems = [
         _format_error({"loc": loc, "type": "cross_check", "msg": msg, "input": loc[-1]},
                       model, where, lines, overridden)
-        for loc, msg in scenario.cross_checks()
+        for loc, msg in checks
     ]
     if problems:
         raise ScenarioError(problems)

@@ -51,12 +51,13 @@ def long_metrics(sources: list[str] | None) -> tuple[pl.DataFrame, list[str]]:
             missing.append(rid)
             continue
         embedder = pl.col("embedder") if "embedder" in m.columns else pl.lit("?")
+        model = pl.col("model") if "model" in m.columns else pl.lit(None)  # culturesim analyze --by model
         frames.append(m.filter(pl.col("step").is_not_null()).select(
             pl.lit(rid).alias("run_id"), pl.lit(condition_label(res.conditions(rid))).alias("condition"),
             embedder.cast(pl.String).alias("embedder"), pl.col("step").cast(pl.Int64), pl.col("metric"),
-            pl.col("value").cast(pl.Float64)))
+            pl.col("value").cast(pl.Float64), model.cast(pl.String).alias("model")))
     schema = {"run_id": pl.String, "condition": pl.String, "embedder": pl.String, "step": pl.Int64,
-              "metric": pl.String, "value": pl.Float64}
+              "metric": pl.String, "value": pl.Float64, "model": pl.String}
     return (pl.concat(frames) if frames else pl.DataFrame(schema=schema)), missing
 
 
@@ -70,6 +71,13 @@ def data(sources, metrics, group, embedder) -> pl.DataFrame:
     if embedder:
         frame = frame.filter(pl.col("embedder") == embedder)
     frame = frame.filter(pl.col("metric").is_in(metrics or list(DEFAULT_METRICS)))
+    if group == "model":  # a line per run and model: the rows culturesim analyze --by model wrote
+        frame = frame.filter(pl.col("model").is_not_null())
+        if frame.is_empty():
+            raise Notice("No metrics per model yet: run culturesim analyze --by model <run folder>.")
+        return frame.with_columns((pl.col("run_id") + " · " + pl.col("model")).alias("line")).sort(
+            "line", "metric", "step")
+    frame = frame.filter(pl.col("model").is_null())
     if frame.is_empty():
         raise Notice("No values for these metrics in this embedding space.")
     if group == "condition":
@@ -81,7 +89,7 @@ def figure(frame: pl.DataFrame, sources, metrics, group, embedder) -> go.Figure:
     metric_list = [m for m in (metrics or DEFAULT_METRICS) if m in set(frame["metric"])]
     fig = make_subplots(rows=len(metric_list), cols=1, shared_xaxes=True, subplot_titles=metric_list,
                         vertical_spacing=0.08)
-    key = "condition" if group == "condition" else "run_id"
+    key = {"condition": "condition", "model": "line"}.get(group, "run_id")
     palette = qualitative.Plotly
     for i, name in enumerate(sorted(set(frame[key]))):
         color = palette[i % len(palette)]
@@ -115,7 +123,8 @@ def layout(run: str | None = None, **_):
             picker("div-sources", options, [value] if value else [], multi=True, placeholder="runs or sweeps"),
             dcc.Dropdown(id="div-metrics", multi=True, placeholder="metrics", className="cs-picker"),
             dcc.RadioItems(id="div-group", options=[{"label": "one line per run", "value": "run"},
-                                                    {"label": "per condition, 95% band", "value": "condition"}],
+                                                    {"label": "per condition, 95% band", "value": "condition"},
+                                                    {"label": "per run and model", "value": "model"}],
                            value="condition" if res.is_sweep(value) else "run",
                            inline=True),
             dcc.Dropdown(id="div-embedder", placeholder="embedding space", clearable=False,

@@ -9,8 +9,10 @@ runner has to know to read.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -38,16 +40,27 @@ class Door:
     concurrency live in the backend) and returns the replies in order; ``open`` gives a door
     to another model on the same cache (exposure's AI pool). The runner listens to replies
     for its progress bar through ``on_reply``; a model never needs to.
+
+    Agents on other models: ``route(spec)`` names the model of an ``llm`` block (opened once
+    per distinct block, "" for the scenario's own), and a request carrying that name in
+    ``Request.route`` goes to it. A batch that spans models is split: each model gets its
+    share as one batch, all models at once (the door's own model on the calling thread, every
+    other on a thread of its own, always the same one, so each backend keeps its own event
+    loop and connection pool), and the replies come back in request order.
     """
 
     def __init__(self, llm: Any, opener: Callable[[Any], Any] | None = None):
         self._llm = llm  # anything with generate(requests, on_reply) -> replies
         self._opener = opener
         self.on_reply: Callable[[Reply], None] | None = None
+        self._routes: dict[str, tuple[Any, Any]] = {}  # route -> (spec, llm)
+        self._threads: dict[str, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def of(cls, generate: Callable[[list[Request]], list[Reply]]) -> Door:
-        """A door onto a plain function (tests, benchmarks): ``generate(requests) -> replies``."""
+        """A door onto a plain function (tests, benchmarks): ``generate(requests) -> replies``,
+        every route included (the requests carry their ``route``)."""
 
         class _Plain:
             def generate(self, requests, on_reply=None):
@@ -55,13 +68,81 @@ class Door:
 
         return cls(_Plain())
 
+    def route(self, spec: Any) -> str:
+        """The route of the model an llm block names: "" for the door's own model, else the
+        model string (``#2``, ``#3``... for further blocks on a model string already named)."""
+        own = getattr(self._llm, "spec", None)
+        if spec == own:
+            return ""
+        for key, (known, _) in self._routes.items():
+            if known == spec:
+                return key
+        key, k = spec.model, 1
+        while key in self._routes or key == getattr(own, "model", ""):  # the own model's string reads as #1
+            k += 1
+            key = f"{spec.model}#{k}"
+        self._routes[key] = (spec, self._opener(spec) if self._opener is not None else self._llm)
+        return key
+
     def generate(self, requests: list[Request]) -> list[Reply]:
-        return self._llm.generate(requests, self.on_reply) if requests else []
+        if not requests:
+            return []
+        routes = {r.route for r in requests}
+        if routes <= {""} or self._opener is None:  # one model (or a plain function): as it always was
+            return self._llm.generate(requests, self.on_reply)
+        unknown = routes - set(self._routes) - {""}
+        if unknown:
+            raise KeyError(f"no model was routed as {sorted(unknown)[0]!r} (Door.route opens one)")
+        shares: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            shares.setdefault(r.route, []).append(i)
+        on_reply = self._locked(self.on_reply)
+        running = {key: self._thread(key).submit(self._model(key).generate, [requests[i] for i in idx], on_reply)
+                   for key, idx in shares.items() if key != ""}
+        replies: list[Reply | None] = [None] * len(requests)
+        try:  # the door's own model on the calling thread, as when it is the only one
+            if "" in shares:
+                for i, reply in zip(shares[""], self._llm.generate([requests[i] for i in shares[""]], on_reply),
+                                    strict=True):
+                    replies[i] = reply
+        except BaseException:  # Ctrl-C, SIGTERM: stop now, whatever the other models are doing
+            for future in running.values():
+                future.cancel()
+            raise
+        for key, future in running.items():
+            for i, reply in zip(shares[key], future.result(), strict=True):
+                replies[i] = reply
+        return replies  # type: ignore[return-value]
+
+    def _model(self, key: str) -> Any:
+        return self._routes[key][1]
+
+    def _thread(self, key: str) -> ThreadPoolExecutor:
+        if key not in self._threads:
+            self._threads[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"route-{len(self._threads)}")
+        return self._threads[key]
+
+    def _locked(self, fn: Callable[[Reply], None] | None) -> Callable[[Reply], None] | None:
+        if fn is None:
+            return None
+
+        def report(reply: Reply) -> None:
+            with self._lock:
+                fn(reply)
+
+        return report
 
     def open(self, spec: Any) -> Door:
         if self._opener is None:
             raise RuntimeError("this door opens no other model")
         return Door(self._opener(spec), self._opener)
+
+    def close(self) -> None:
+        """Stop the route threads (the models themselves are closed by whoever opened them);
+        a batch still in flight after an interrupted step is not waited for."""
+        for pool in self._threads.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._threads.clear()
 
 
 class KindModel(ABC):

@@ -22,6 +22,9 @@ class Request:
     max_tokens: int = 64
     stop: tuple[str, ...] = ()
     tag: str = ""  # caller's label (e.g. idea id); not sent, not part of the cache key
+    # the key of the model (llm block) the request goes to, "" = the scenario's own ``llm``
+    # (Door.route); not sent, not part of the cache key: each model's cache layer keys on its model
+    route: str = ""
 
     def cache_key(self, model: str, api_base: str | None) -> str:
         """Everything that changes the output, and nothing that does not."""

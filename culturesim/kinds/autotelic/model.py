@@ -38,6 +38,7 @@ import networkx as nx
 import numpy as np
 from mesa.discrete_space import FixedAgent, Network
 
+from culturesim.agents.groups import kind_roster
 from culturesim.kinds.autotelic.cookingworld import (
     CookingGame,
     Episode,
@@ -52,7 +53,6 @@ from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.llm.types import Reply, Request
 from culturesim.networks import population_graph
 from culturesim.personalities import registry
-from culturesim.population import assign_personalities
 
 OPERATIONS = ("imagine", "relabel", "reward")
 
@@ -306,7 +306,9 @@ class AutotelicModel(KindModel, mesa.Model):
             raise ValueError(f"network has {graph.number_of_nodes()} nodes but population.size is {n}")
         self.space = Network(graph, capacity=1, random=self.random)
         self.personalities = registry(scenario.population.personalities)
-        labels = assign_personalities(scenario.population.mix, n, np.random.default_rng([scenario.seed, 0, 7]))
+        self.roster = kind_roster(scenario, graph)  # personality, group and model of each agent
+        self.routes = self.roster.routes(llm)
+        labels = self.roster.personalities
         cells = {cell.coordinate: cell for cell in self.space.all_cells}
         self.agent_by_id = {i: AutotelicAgent(self, i, labels[i], cells[i]) for i in range(n)}
         # who hears whom: an edge u -> v means v receives u's goals
@@ -352,17 +354,18 @@ class AutotelicModel(KindModel, mesa.Model):
     def agents_table(self) -> list[dict]:
         return [{"agent_id": a.agent_id, "personality": a.personality,
                  "community": self.graph.nodes[a.agent_id].get("community"),
-                 "audience": len(self.audience[a.agent_id])} for a in self.agent_by_id.values()]
+                 "audience": len(self.audience[a.agent_id]), "group": self.roster.groups[a.agent_id],
+                 "model": self.roster.llms[a.agent_id].model} for a in self.agent_by_id.values()]
 
     # --- requests ---------------------------------------------------------------------------
     def _request(self, plan: Plan, step: int, operation: str, user: str) -> Request:
-        llm = self.scenario.llm
+        llm = self.roster.llms[plan.agent.agent_id]
         cap = getattr(self.scenario.autotelic.max_tokens, operation) or llm.max_tokens
         system = f"{self.personalities[plan.agent.personality]} {SYSTEM}".strip()
         return Request(messages=({"role": "system", "content": system}, {"role": "user", "content": user}),
                        seed=call_seed(self.scenario.seed, step, plan.agent.agent_id, plan.episode, operation),
                        temperature=llm.temperature, top_p=llm.top_p, max_tokens=cap, stop=tuple(llm.stop),
-                       tag=plan.tag(step, operation))
+                       tag=plan.tag(step, operation), route=self.routes[plan.agent.agent_id])
 
     def _cot(self, operation: str) -> str:
         return COT[operation] if self.scenario.autotelic.chain_of_thought else ""

@@ -25,6 +25,7 @@ import networkx as nx
 import numpy as np
 from mesa.discrete_space import FixedAgent, Network
 
+from culturesim.agents.groups import kind_roster
 from culturesim.agents.memory import Memory
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.kinds.culture import social
@@ -32,7 +33,7 @@ from culturesim.kinds.culture.schema import CultureScenario
 from culturesim.llm.types import Reply, Request
 from culturesim.networks import population_graph
 from culturesim.personalities import registry
-from culturesim.population import assign_personalities, idea_id, request_seed
+from culturesim.population import idea_id, request_seed
 from culturesim.scenario import template_fields
 
 
@@ -82,7 +83,7 @@ class IdeaAgent(FixedAgent):
         parents = [c.idea_id for c in chosen]
         if "own_idea" in template_fields(template) and self.idea and self.idea.idea_id not in parents:
             parents.append(self.idea.idea_id)
-        llm = m.scenario.llm
+        llm = m.roster.llms[self.agent_id]
         request = Request(
             messages=(
                 {"role": "system", "content": m.personalities[self.personality]},
@@ -94,6 +95,7 @@ class IdeaAgent(FixedAgent):
             max_tokens=llm.max_tokens,
             stop=tuple(llm.stop),
             tag=idea_id(step, self.agent_id),
+            route=m.routes[self.agent_id],
         )
         received = [(c.idea_id, c.text) for c in chosen if c.agent_id != self.agent_id]
         return Pending(self, operation, parents, request, received)
@@ -145,7 +147,9 @@ class CultureModel(KindModel, mesa.Model):
         n = scenario.population.size
         if graph.number_of_nodes() != n:
             raise ValueError(f"network has {graph.number_of_nodes()} nodes but population.size is {n}")
-        labels = assign_personalities(scenario.population.mix, n, np.random.default_rng([scenario.seed, 0, 7]))
+        self.roster = kind_roster(scenario, graph)  # personality, group and model of each agent
+        self.routes = self.roster.routes(llm)
+        labels = self.roster.personalities
         cells = {cell.coordinate: cell for cell in self.space.all_cells}
         self.agent_by_id: dict[int, IdeaAgent] = {
             i: IdeaAgent(self, i, labels[i], cells[i]) for i in range(n)
@@ -309,6 +313,8 @@ class CultureModel(KindModel, mesa.Model):
                 "community": self.graph.nodes[a.agent_id].get("community"),
                 "in_degree": self.degree[a.agent_id],
                 "chain_position": self.depth.get(a.agent_id),
+                "group": self.roster.groups[a.agent_id],
+                "model": self.roster.llms[a.agent_id].model,
             }
             for a in self.agent_by_id.values()
         ]

@@ -25,6 +25,7 @@ import networkx as nx
 import numpy as np
 import polars as pl
 
+from culturesim.agents.groups import kind_roster
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.kinds.exposure.schema import ExposureScenario
 from culturesim.kinds.exposure.tables import TABLES
@@ -114,6 +115,8 @@ class ExposureModel(KindModel, mesa.Model):
         self.personalities = registry(scenario.population.personalities)
         n = scenario.population_size
         labels = assign_personalities(scenario.population.mix, n, np.random.default_rng([scenario.seed, 0, 7]))
+        self.roster = kind_roster(scenario, graph, labels)  # group and model of each participant
+        self.routes = self.roster.routes(llm)
         ratings = np.random.default_rng([scenario.seed, 0, 8]).integers(1, 6, size=n)
         self.participants = {
             self.agent_id(chain, t): Participant(self, self.agent_id(chain, t), chain, t, labels[k], int(ratings[k]))
@@ -224,11 +227,12 @@ class ExposureModel(KindModel, mesa.Model):
                                   header=spec.disclosure_header if p.chain.disclosed else "")
         persona = (f"{self.personalities[p.persona]} On a scale from 1 to 5 you rate your own creativity "
                    f"as {p.self_rating}.")
-        llm = self.scenario.llm
+        llm = self.roster.llms[p.agent_id]
         request = Request(
             messages=({"role": "system", "content": persona}, {"role": "user", "content": user}),
             seed=request_seed(self.scenario.seed, step, p.agent_id), temperature=llm.temperature,
-            top_p=llm.top_p, max_tokens=llm.max_tokens, stop=tuple(llm.stop), tag=f"s{step}-a{p.agent_id}")
+            top_p=llm.top_p, max_tokens=llm.max_tokens, stop=tuple(llm.stop), tag=f"s{step}-a{p.agent_id}",
+            route=self.routes[p.agent_id])
         return request, shown
 
     def step(self) -> StepRecord:
@@ -288,6 +292,7 @@ class ExposureModel(KindModel, mesa.Model):
         return [
             {"agent_id": p.agent_id, "item": p.chain.item, "condition": p.chain.condition, "chain": p.chain.index,
              "trial": p.trial, "n_ai": p.chain.n_ai, "disclosed": p.chain.disclosed, "persona": p.persona,
-             "self_rating": p.self_rating, "community": None}
+             "self_rating": p.self_rating, "community": None, "group": self.roster.groups[p.agent_id],
+             "model": self.roster.llms[p.agent_id].model}
             for p in self.participants.values()
         ]

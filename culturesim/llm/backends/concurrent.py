@@ -9,6 +9,7 @@ holds the sweep-wide limit on the server (culturesim/llm/limits.py) around it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from abc import ABC, abstractmethod
 
@@ -18,16 +19,18 @@ from culturesim.llm.types import Reply, Request
 from culturesim.scenario import LLMSpec
 from culturesim.store import clean_text
 
-_loop: asyncio.AbstractEventLoop | None = None
+_loops = threading.local()
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """One loop per process for every LLM: litellm binds its logging worker and HTTP
-    clients to the loop they first ran on, and a closed loop would strand them."""
-    global _loop
-    if _loop is None or _loop.is_closed():
-        _loop = asyncio.new_event_loop()
-    return _loop
+    """One loop per thread, kept for the thread's life: litellm binds its logging worker and
+    HTTP clients to the loop they first ran on, and a closed loop would strand them. A
+    run's own model is driven from the main thread; each other model of a mixed population
+    from a thread of its own (Door.generate), so each backend always meets the same loop."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop
 
 
 class AsyncBackend(ABC):

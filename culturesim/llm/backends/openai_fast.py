@@ -28,7 +28,7 @@ OPENAI_COMPATIBLE = ("openai", "hosted_vllm")
 # (at most 4096, LLMSpec's bound); aiohttp's default would cap it at 100.
 _MAX_CONNECTIONS = 4096
 
-_clients: dict[tuple[str, str], tuple[asyncio.AbstractEventLoop, object]] = {}
+_clients: dict[tuple[str, str, int], tuple[asyncio.AbstractEventLoop, object]] = {}
 
 
 def uses_fast_path(model: str, api_base: str | None) -> bool:
@@ -49,10 +49,10 @@ def http_client():
 
 
 def openai_client(api_base: str, api_key: str | None):
-    """One ``AsyncOpenAI`` (one connection pool) per server and key, on the process loop.
+    """One ``AsyncOpenAI`` (one connection pool) per server and key, on the calling thread's loop.
     Its own retries are off: the retry layer counts and records every attempt."""
     loop = event_loop()
-    key = (api_base, api_key or "")
+    key = (api_base, api_key or "", id(loop))  # one per loop: a mixed population drives models from threads
     held = _clients.get(key)
     if held is None or held[0] is not loop:
         import openai
