@@ -389,3 +389,19 @@ def test_sweep_cells_are_confined_like_the_base_scenario(place):
     assert sum("outside the results folder" in line for line in lines) == 2  # cells 2 and 3
     assert sum("'HOME' is not one the app may hand" in line for line in lines) == 2  # cells 1 and 3
     assert confined_validate(root, text, "--allow-key-env", "HOME").stderr.count("outside the results folder") == 2
+
+
+def test_group_and_agent_llm_keys_are_confined_like_the_scenarios(place):
+    """A group's or one agent's ``llm`` keys reach a model file and a key variable just as the
+    scenario's own block does, so they are checked the same way."""
+    root, outside = place
+    text = SCENARIO + ("groups:\n  served: {ids: [1], llm: {model: openai/x, api_base: 'http://127.0.0.1:9/v1', "
+                       "api_key_env: HOME}}\n"
+                       f"agents:\n  0: {{llm: {{model: 'local/{outside}/m.gguf'}}}}\n")
+    done = confined_validate(root, text)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 2, done.stderr
+    assert "groups.served.llm.api_key_env" in lines[0] and "'HOME' is not one the app may hand" in lines[0]
+    assert "agents.0.llm.model" in lines[1] and "outside the results folder" in lines[1]
+    allowed = confined_validate(root, text, "--allow-key-env", "HOME")
+    assert allowed.returncode == 2 and allowed.stderr.count("error:") == 1
