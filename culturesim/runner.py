@@ -155,7 +155,7 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
                 schema={"source": pl.Int64, "target": pl.Int64},
             ))
             spec = resolved(scenario)
-            run.write_manifest(Manifest(
+            manifest = Manifest(
                 run_id=run.run_id, kind=scenario.kind, name=scenario.name, status="running", scenario=spec,
                 seeds={"run": scenario.seed, "network": [scenario.seed, 1],
                        "request": "SeedSequence([run, step, agent_id]) -> uint32"},
@@ -163,8 +163,12 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
                 versions=versions(), started_at=now(), steps_total=scenario.steps, first_step=model.first_step,
                 sessions=[Session(started_at=now(), from_step=model.first_step)],
                 scenario_dir=str(base_dir) if base_dir else None, network_directed=graph.is_directed(),
-            ).as_json())
-            _execute(run, scenario, model, door, show_progress)
+            ).as_json()
+            # the signal handlers and the record of how the session ended cover the run from
+            # its first manifest write on: a SIGTERM at any point leaves it interrupted, resumable
+            with stop_after_step() as stop, _recorded(run, first=manifest):
+                run.write_manifest(manifest)
+                _execute(run, scenario, model, door, show_progress, stop)
     finally:
         models.close()
     return run
@@ -205,8 +209,13 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
         else:
             model.restore(run.ideas().to_dicts() if done else [])
         sessions = [s.model_dump() for s in manifest.sessions] + [{"started_at": now(), "from_step": model.next_step}]
-        run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions)
-        _execute(run, scenario, model, door, show_progress)
+        with stop_after_step() as stop, _recorded(run):
+            # steps_completed as found on disk: a kill between a step's last file and the manifest's
+            # update leaves the manifest one step behind, and a second such kill in this session
+            # would otherwise leave it two behind, which _check_steps rightly refuses
+            run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions,
+                                steps_completed=len(done))
+            _execute(run, scenario, model, door, show_progress, stop)
     finally:
         models.close()
     return run
@@ -236,7 +245,35 @@ def _span(steps: list[int]) -> str:
     return f"{steps[0]}-{steps[-1]}" if steps else "none"
 
 
-def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | None, show_progress: bool) -> None:
+@contextmanager
+def _recorded(run: RunDir, first: dict | None = None):
+    """Records in the manifest how a session ended: Ctrl-C or SIGTERM (KeyboardInterrupt)
+    as ``interrupted``, any other exception as ``failed`` with its message, each with its end
+    time. Entered before the session's first manifest write; when a signal lands inside that
+    write (before the rename), ``first``, the manifest being written, is written as
+    interrupted, so that the folder is a run ``--resume`` can complete rather than a
+    half-made one."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if run.exists():
+            if run.read_manifest().get("status") != "interrupted":
+                run.update_manifest(status="interrupted", ended_at=now(), counts=run.idea_counts())
+        elif first is not None:
+            run.write_manifest({**first, "status": "interrupted", "ended_at": now()})
+        raise
+    except BaseException as exc:
+        if run.exists():
+            run.update_manifest(status="failed", ended_at=now(), counts=run.idea_counts(),
+                                error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | None, show_progress: bool,
+             stop: dict) -> None:
+    """The steps from the model's next one to the last, then compaction and ``done``.
+    ``stop`` is stop_after_step's state (a first Ctrl-C asks to stop after the step);
+    how an exception ends the session is _recorded's business."""
     first = model.next_step
     last = scenario.steps
     tables = model.tables()
@@ -246,7 +283,7 @@ def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | Non
     if door is not None:
         door.on_reply = progress.reply
     try:
-        with stop_after_step() as stop, progress:
+        with progress:
             for step in range(first, last + 1):
                 record = model.step()
                 if not isinstance(record, StepRecord):
@@ -264,13 +301,5 @@ def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | Non
                     raise KeyboardInterrupt
         run.compact(tables)
         run.update_manifest(status="done", ended_at=now(), counts=run.idea_counts())
-    except KeyboardInterrupt:
-        if run.read_manifest().get("status") != "interrupted":
-            run.update_manifest(status="interrupted", ended_at=now(), counts=run.idea_counts())
-        raise
-    except BaseException as exc:
-        run.update_manifest(status="failed", ended_at=now(), counts=run.idea_counts(),
-                            error=f"{type(exc).__name__}: {exc}")
-        raise
     finally:
         progress.summary(run.path)
