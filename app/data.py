@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from culturesim.manifest import manifest_problem
 from culturesim.store import IDEAS_SCHEMA, RunDir, RunError, outside_files, population_ideas, refused_line
 
 TABLES = ("ideas", "agents", "edges", "metrics")  # whole-run tables whose footers the listing checks
@@ -277,9 +278,12 @@ class Results:
             return Entry(rel, "?", "", "", None, None, "unreadable", None, None, None, parent, one_line(exc))
         error = m.get("error")
         outside = outside_files(run.path, self.root)  # every file and part: links out, no reads
+        problem = manifest_problem(m, listing=True)  # a JSON object, but not what a row shows
         try:
             if outside:
                 raise DataError(refused_line(rel, outside))
+            if problem:
+                raise DataError(f"manifest.json: {problem}")
             for table in TABLES:
                 if (run.path / f"{table}.parquet").is_file():
                     self.check_footer(run.path / f"{table}.parquet")

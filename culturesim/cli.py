@@ -126,6 +126,7 @@ def cmd_runs(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from culturesim.manifest import manifest_problem
     from culturesim.store import list_runs, outside_files, refused_line
 
     runs = list_runs(args.dir)
@@ -145,6 +146,9 @@ def cmd_runs(args) -> int:
             if outside:
                 status += ", refused files"
                 unreadable.append(refused_line(run.run_id, outside, str(args.dir)))
+            problem = manifest_problem(m, listing=True)
+            if problem:
+                unreadable.append(f"invalid: {run.manifest_path}: {problem}")
         counts = m.get("counts") if isinstance(m.get("counts"), dict) else {}
         table.add_row(
             run.run_id, str(m.get("kind", "")), str(m.get("name", "")), status,

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import networkx as nx
 import polars as pl
-from pydantic import ValidationError
 
 from culturesim.kinds import get_kind
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.llm.client import LLM
-from culturesim.manifest import Manifest, Session, now, versions
+from culturesim.manifest import Manifest, Session, manifest_problem, now, versions
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
 from culturesim.store import RunDir, RunError, safe_name
@@ -178,12 +177,10 @@ def resume(path: str | Path, *, show_progress: bool = True) -> RunDir:
     """Continue a run from its last complete step."""
     run = RunDir(path)
     raw = run.read_manifest()
-    try:
-        manifest = Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise RunError(f"{run.manifest_path}: not a culturesim manifest ({where}: {first['msg']})") from None
+    problem = manifest_problem(raw)
+    if problem:
+        raise RunError(f"{run.manifest_path}: {problem}")
+    manifest = Manifest.model_validate(raw)
     if manifest.status == "done":
         raise RunError(f"{run.path} is already complete ({manifest.steps_completed} steps)")
     if not manifest.scenario:

@@ -334,7 +334,8 @@ def test_sigterm_mid_run_leaves_an_interrupted_resumable_run(tmp_path):
     manifest = run.read_manifest()
     assert code == cli.EXIT_INTERRUPTED, proc.communicate()
     assert manifest["status"] == "interrupted" and manifest["ended_at"], json.dumps(manifest)[:500]
-    assert 2 <= manifest["steps_completed"] < 40
+    # the signal may land between step 2's files and the manifest's update: one step behind
+    assert 1 <= manifest["steps_completed"] < 40
     assert runner.resume(run.path, show_progress=False).read_manifest()["status"] == "done"
     ideas = run.ideas()
     assert ideas.height == 40 * 4 and ideas.select("step", "agent_id").is_duplicated().sum() == 0
