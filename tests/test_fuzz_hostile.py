@@ -96,11 +96,14 @@ HUGE = [10**6 + 1, 10**9, 2**31, 2**63, 2**64 + 1, 10**30, -(10**30), 1e308, -1e
         math.nan, "1e400", "9" * 400]
 SMALL = st.integers(min_value=-3, max_value=5000)
 ODD_TEXT = ["", " ", "\x00", "\ud7ff", "\u202e", "é" * 50, "{item}", "{", "}", "{0}", "%s", "$(rm -rf /)",
-            "`id`", "<script>alert(1)</script>", "a" * 5000, "\n\n", "null", "~", "true", "..", "."]
+            "`id`", "<script>alert(1)</script>", "a" * 2000, "\n\n", "null", "~", "true", "..", "."]
 
 
 def path_values(sentinel: Path) -> list[str]:
-    return ["../sentinel/edges.txt", "../../../../../../etc/passwd", "/etc/passwd", str(sentinel / "edges.txt"),
+    # the scenario lies in <base>/<test>/scen/, the sentinel in <base>/sentinel<N>/
+    up = f"../../{sentinel.name}"
+    return [f"{up}/edges.txt", f"{up}/pool.csv", f"{up}/dir", f"{up}/new-folder/x", "../../../../../../etc/passwd",
+            "/etc/passwd", str(sentinel / "edges.txt"),
             str(sentinel / "pool.csv"), str(sentinel / "binary"), str(sentinel / "dir"), str(sentinel), "linked.txt",
             "linked-dir/inner.txt", "loop", "~/x", "~", "/", "/dev/zero", "/proc/self/environ", "nonexistent.csv",
             "../", "a\x00b", str(sentinel / "new-folder" / "x")]
@@ -125,17 +128,33 @@ def key_paths(node, prefix=()) -> list[tuple]:
 
 
 # keys that name files or folders, set on every scenario whatever its kind
-PATH_KEYS = [("network",), ("exposure", "ai_pool", "file"), ("game", "cache_dir"), ("output", "dir"),
-             ("output", "run_id"), ("name",), ("kind",)]
+PATH_KEYS = [("exposure", "ai_pool", "file"), ("game", "cache_dir"), ("output", "dir"), ("output", "run_id"),
+             ("name",), ("description",)]
+
+
+def near(value):
+    """A number of the same type near a leaf's own (so that many mutations still validate and
+    reach the network, the model and the files), or a boundary."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return st.sampled_from([0, 1, -1, 2])
+    if isinstance(value, int):
+        return st.sampled_from([0, 1, -1, value - 1, value + 1, value * 2, value * 10, 5000, 10**6 + 1])
+    return st.sampled_from([0.0, 1.0, -0.0, value / 2, value * 2, 1e-9, 1.0 - 1e-12, 1e308, math.nan])
 
 
 def mutate(data: dict, draw, sentinel: Path) -> dict:
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(0, 3))):
         paths = key_paths(data)
-        action = draw(st.sampled_from(["set", "set", "delete", "new", "path", "edgelist", "type"]))
-        if action == "path":
+        action = draw(st.sampled_from(["near", "near", "near", "set", "delete", "new", "path", "path", "edgelist",
+                                       "edgelist", "type"]))
+        numeric = [p for p in paths if isinstance(_get(data, p), int | float)]
+        if action == "near" and numeric:
+            where = draw(st.sampled_from(numeric))
+            value = draw(near(_get(data, where)))
+        elif action == "path":
             where, value = draw(st.sampled_from(PATH_KEYS)), draw(st.sampled_from(path_values(sentinel)))
-        elif action == "edgelist":
+        elif action == "edgelist":  # the sentinel's edges.txt holds a triangle: 3 agents
+            _set(data, ("population", "size"), 3)
             where = ("network",)
             value = {"topology": "edgelist", "params": {"path": draw(st.sampled_from(path_values(sentinel)))}}
         elif action == "new" or not paths:
@@ -181,7 +200,7 @@ def dump(data: dict, draw) -> bytes:
         text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8", errors="surrogatepass")
     except (ValueError, TypeError, OverflowError, yaml.YAMLError):
         text = b"kind: culture\n"
-    cut = draw(st.sampled_from(["whole", "whole", "whole", "truncate", "flip"]))
+    cut = draw(st.sampled_from(["whole"] * 8 + ["truncate", "flip"]))
     if cut == "truncate" and text:
         text = text[: draw(st.integers(0, len(text) - 1))]
     elif cut == "flip" and text:
