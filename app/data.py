@@ -32,7 +32,8 @@ from typing import Any
 import polars as pl
 
 from culturesim.llm.cost import summary as usage_summary
-from culturesim.store import IDEAS_SCHEMA, RunDir, RunError, population_ideas
+from culturesim.manifest import manifest_problem
+from culturesim.store import IDEAS_SCHEMA, RunDir, RunError, outside_files, population_ideas, refused_line
 
 TABLES = ("ideas", "agents", "edges", "metrics")  # whole-run tables whose footers the listing checks
 
@@ -151,6 +152,14 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def _subfolders(path: Path) -> list[Path]:
+    """A run's subfolders (steps/, prompts/, a kind's tables), for the listing's cache token."""
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
 def _check_footer(path: Path) -> None:
     """Parquet keeps its schema in a footer at the end: reading it catches a truncated or
     foreign file without reading the data (cheap even for 10^6 rows)."""
@@ -263,7 +272,8 @@ class Results:
     def entry(self, path: Path, parent: str | None = None) -> Entry:
         rel = self.id_of(path)
         run = RunDir(path)
-        token = stamp(run.manifest_path, run.steps_dir, *(path / f"{t}.parquet" for t in TABLES))
+        # the folders' own mtimes too: a link made in any of them is seen on the next listing
+        token = stamp(run.manifest_path, path, *_subfolders(path), *(path / f"{t}.parquet" for t in TABLES))
         return self.cache.get(("entry", rel), token, lambda: self._read_entry(run, rel, parent))
 
     def _read_entry(self, run: RunDir, rel: str, parent: str | None) -> Entry:
@@ -272,7 +282,13 @@ class Results:
         except RunError as exc:
             return Entry(rel, "?", "", "", None, None, "unreadable", None, None, None, parent, one_line(exc))
         error = m.get("error")
+        outside = outside_files(run.path, self.root)  # every file and part: links out, no reads
+        problem = manifest_problem(m, listing=True)  # a JSON object, but not what a row shows
         try:
+            if outside:
+                raise DataError(refused_line(rel, outside))
+            if problem:
+                raise DataError(f"manifest.json: {problem}")
             for table in TABLES:
                 if (run.path / f"{table}.parquet").is_file():
                     self.check_footer(run.path / f"{table}.parquet")

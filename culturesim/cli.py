@@ -181,7 +181,8 @@ def cmd_runs(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from culturesim.store import list_runs
+    from culturesim.manifest import manifest_problem
+    from culturesim.store import list_runs, outside_files, refused_line
 
     runs = list_runs(args.dir)
     if not runs:
@@ -193,11 +194,22 @@ def cmd_runs(args) -> int:
                   "ended")
     unreadable, stopped = [], []
     for run, m in runs:
-        if m.get("status") == "unreadable":
-            unreadable.append(m.get("error") or f"{run.manifest_path}: unreadable manifest")
+        status = str(m.get("status", ""))
+        if status == "unreadable":
+            unreadable.append(f"unreadable: {m.get('error') or f'{run.manifest_path}: unreadable manifest'}")
+        else:
+            # a step part, prompt or table linked out of the folder: said on the row, not found
+            # out by whoever reads the run next
+            outside = outside_files(run.path, args.dir)
+            if outside:
+                status += ", refused files"
+                unreadable.append(refused_line(run.run_id, outside, str(args.dir)))
+            problem = manifest_problem(m, listing=True)
+            if problem:
+                unreadable.append(f"invalid: {run.manifest_path}: {problem}")
         counts = m.get("counts") if isinstance(m.get("counts"), dict) else {}
         table.add_row(
-            run.run_id, str(m.get("kind", "")), str(m.get("name", "")), str(m.get("status", "")),
+            run.run_id, str(m.get("kind", "")), str(m.get("name", "")), status,
             f"{m.get('steps_completed', 0)}/{_steps_in(m)}",
             str(counts.get("ideas", "")), str(counts.get("failures", "")), *summary(m),
             str(m.get("started_at") or ""), str(m.get("ended_at") or ""),
@@ -206,7 +218,7 @@ def cmd_runs(args) -> int:
             stopped.append(f"{run.run_id}: {m['stop_reason']}")
     Console(width=200).print(table)
     for line in unreadable:
-        print(f"unreadable: {line}")
+        print(line)
     for line in stopped:
         print(f"stopped: {line}")
     return 0

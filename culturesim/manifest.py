@@ -13,7 +13,7 @@ import importlib.metadata
 import platform
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Status = Literal["running", "interrupted", "failed", "done"]
 
@@ -86,3 +86,37 @@ class Manifest(BaseModel):
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+
+class Listed(BaseModel):
+    """What a listing (``culturesim runs``, the app's Runs page) shows of a manifest, with the
+    types it needs; looser than :class:`Manifest`, which a resume requires whole."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    kind: str
+    status: Status
+    name: str = ""
+    steps_total: int | None = None
+    steps_completed: int = 0
+    first_step: int = 1
+    started_at: str | None = None
+    ended_at: str | None = None
+    llm: dict[str, Any] | None = None
+    counts: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def manifest_problem(data: Any, *, listing: bool = False) -> str | None:
+    """None for a manifest a reader can rely on, else one line saying what is wrong with it
+    (the first field that does not fit): a JSON object is not yet a manifest. A resume needs
+    a whole :class:`Manifest`; a listing (``listing=True``) only what it shows (:class:`Listed`),
+    and marks the run's row with the problem."""
+    try:
+        (Listed if listing else Manifest).model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        return f"not a culturesim manifest ({where}: {first['msg']})"
+    return None

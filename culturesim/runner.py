@@ -19,13 +19,12 @@ from pathlib import Path
 
 import networkx as nx
 import polars as pl
-from pydantic import ValidationError
 
 from culturesim.kinds import get_kind
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.llm.client import LLM
 from culturesim.llm.cost import Usage, budget_reason
-from culturesim.manifest import Manifest, Session, now, versions
+from culturesim.manifest import Manifest, Session, manifest_problem, now, versions
 from culturesim.progress import StepProgress
 from culturesim.scenario import Scenario, ScenarioError, resolved, validate_data
 from culturesim.store import RunDir, RunError, safe_name
@@ -166,7 +165,7 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
                 schema={"source": pl.Int64, "target": pl.Int64},
             ))
             spec = resolved(scenario)
-            run.write_manifest(Manifest(
+            manifest = Manifest(
                 run_id=run.run_id, kind=scenario.kind, name=scenario.name, status="running", scenario=spec,
                 seeds={"run": scenario.seed, "network": [scenario.seed, 1],
                        "request": "SeedSequence([run, step, agent_id]) -> uint32"},
@@ -174,8 +173,12 @@ def start(scenario: Scenario, *, out: str | Path | None = None, base_dir: Path |
                 versions=versions(), started_at=now(), steps_total=scenario.steps, first_step=model.first_step,
                 sessions=[Session(started_at=now(), from_step=model.first_step)],
                 scenario_dir=str(base_dir) if base_dir else None, network_directed=graph.is_directed(),
-            ).as_json())
-            _execute(run, scenario, model, door, show_progress)
+            ).as_json()
+            # the signal handlers and the record of how the session ended cover the run from
+            # its first manifest write on: a SIGTERM at any point leaves it interrupted, resumable
+            with stop_after_step() as stop, _recorded(run, first=manifest):
+                run.write_manifest(manifest)
+                _execute(run, scenario, model, door, show_progress, stop)
     finally:
         models.close()
     return run
@@ -190,12 +193,10 @@ def resume(path: str | Path, *, show_progress: bool = True, max_total_tokens: in
     budget can go on; the new cap is recorded in the manifest's scenario."""
     run = RunDir(path)
     raw = run.read_manifest()
-    try:
-        manifest = Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise RunError(f"{run.manifest_path}: not a culturesim manifest ({where}: {first['msg']})") from None
+    problem = manifest_problem(raw)
+    if problem:
+        raise RunError(f"{run.manifest_path}: {problem}")
+    manifest = Manifest.model_validate(raw)
     if manifest.status == "done":
         raise RunError(f"{run.path} is already complete ({manifest.steps_completed} steps)")
     if not manifest.scenario:
@@ -244,9 +245,14 @@ def _resume_locked(run: RunDir, manifest: Manifest, scenario: Scenario, show_pro
         else:
             model.restore(run.ideas().to_dicts() if done else [])
         sessions = [s.model_dump() for s in manifest.sessions] + [{"started_at": now(), "from_step": model.next_step}]
-        run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions, stop_reason=None,
-                            scenario=manifest.scenario, llm=manifest.llm)
-        _execute(run, scenario, model, door, show_progress)
+        with stop_after_step() as stop, _recorded(run):
+            # steps_completed as found on disk: a kill between a step's last file and the manifest's
+            # update leaves the manifest one step behind, and a second such kill in this session
+            # would otherwise leave it two behind, which _check_steps rightly refuses
+            run.update_manifest(status="running", error=None, ended_at=None, sessions=sessions,
+                                steps_completed=len(done), stop_reason=None,
+                                scenario=manifest.scenario, llm=manifest.llm)
+            _execute(run, scenario, model, door, show_progress, stop)
     finally:
         models.close()
     return run
@@ -276,7 +282,35 @@ def _span(steps: list[int]) -> str:
     return f"{steps[0]}-{steps[-1]}" if steps else "none"
 
 
-def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | None, show_progress: bool) -> None:
+@contextmanager
+def _recorded(run: RunDir, first: dict | None = None):
+    """Records in the manifest how a session ended: Ctrl-C or SIGTERM (KeyboardInterrupt)
+    as ``interrupted``, any other exception as ``failed`` with its message, each with its end
+    time. Entered before the session's first manifest write; when a signal lands inside that
+    write (before the rename), ``first``, the manifest being written, is written as
+    interrupted, so that the folder is a run ``--resume`` can complete rather than a
+    half-made one."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if run.exists():
+            if run.read_manifest().get("status") != "interrupted":
+                run.update_manifest(status="interrupted", ended_at=now(), counts=run.idea_counts())
+        elif first is not None:
+            run.write_manifest({**first, "status": "interrupted", "ended_at": now()})
+        raise
+    except BaseException as exc:
+        if run.exists():
+            run.update_manifest(status="failed", ended_at=now(), counts=run.idea_counts(),
+                                error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | None, show_progress: bool,
+             stop: dict) -> None:
+    """The steps from the model's next one to the last, then compaction and ``done``.
+    ``stop`` is stop_after_step's state (a first Ctrl-C asks to stop after the step);
+    how an exception ends the session is _recorded's business."""
     first = model.next_step
     last = scenario.steps
     tables = model.tables()
@@ -287,7 +321,7 @@ def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | Non
         door.on_reply = progress.reply
     usage, cap = Usage.of_run(run, resolved(scenario)), _budget_cap(scenario)  # tokens of earlier sessions
     try:
-        with stop_after_step() as stop, progress:
+        with progress:
             for step in range(first, last + 1):
                 record = model.step()
                 if not isinstance(record, StepRecord):
@@ -311,13 +345,5 @@ def _execute(run: RunDir, scenario: Scenario, model: KindModel, door: Door | Non
                     raise KeyboardInterrupt
         run.compact(tables)
         run.update_manifest(status="done", ended_at=now(), counts=run.idea_counts())
-    except KeyboardInterrupt:
-        if run.read_manifest().get("status") != "interrupted":
-            run.update_manifest(status="interrupted", ended_at=now(), counts=run.idea_counts())
-        raise
-    except BaseException as exc:
-        run.update_manifest(status="failed", ended_at=now(), counts=run.idea_counts(),
-                            error=f"{type(exc).__name__}: {exc}")
-        raise
     finally:
         progress.summary(run.path)

@@ -363,19 +363,66 @@ def population_ideas(ideas: pl.DataFrame) -> pl.DataFrame:
     return ideas.filter(pl.col("text").is_not_null() & pl.col("error").is_null() & pl.col("agent_id").is_not_null())
 
 
+_SCAN_DEPTH = 2  # a run's files, its subfolders' (steps/, prompts/, a kind's tables), one more
+
+
+def outside_files(path: str | Path, root: str | Path) -> list[str]:
+    """The entries of a run folder (its files, those of its subfolders) whose real path
+    leaves ``root``, or that cannot be resolved (a symlink loop), relative to the run folder,
+    sorted. Only a symlink can leave a folder that lies under ``root``, so this is a
+    directory scan and a resolve per link, never a read: cheap enough for every listing,
+    which marks such a run rather than finding out when a page reads the file."""
+    root = Path(root).resolve()
+    found: list[str] = []
+
+    def scan(folder: str | Path, prefix: str, depth: int) -> None:
+        try:
+            with os.scandir(folder) as entries:
+                listed = sorted(entries, key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in listed:
+            rel = prefix + entry.name
+            try:
+                if entry.is_symlink():
+                    real = Path(entry.path).resolve()
+                    if not real.is_relative_to(root):
+                        found.append(rel)
+                        continue
+                if depth < _SCAN_DEPTH and entry.is_dir():
+                    scan(entry.path, rel + "/", depth + 1)
+            except (OSError, RuntimeError):  # a loop, or a link that vanished mid-scan
+                found.append(rel)
+
+    scan(path, "", 0)
+    return sorted(found)
+
+
+def refused_line(rel: str, names: list[str], where: str = "the results folder") -> str:
+    """One line naming the first entries of a run (``rel``) that point outside ``where``."""
+    more = f" (and {len(names) - 3} more)" if len(names) > 3 else ""
+    shown = ", ".join(f"{rel}/{n}" for n in names[:3])
+    verb = "points" if len(names) == 1 else "point"
+    return f"refused: {shown}{more} {verb} outside {where}"
+
+
 def list_runs(root: str | Path) -> list[tuple[RunDir, dict]]:
     """Every run folder under ``root`` (one level deep) with its manifest; a run whose
-    manifest cannot be read is listed with status "unreadable" and its one-line error."""
+    manifest cannot be read, or is a link out of ``root``, is listed with status
+    "unreadable" and its one-line error."""
     root = Path(root)
     if not root.is_dir():
         return []
+    real_root = root.resolve()
     found = []
     for child in sorted(root.iterdir()):
         run = RunDir(child)
         if run.exists():
             try:
+                if not run.manifest_path.resolve().is_relative_to(real_root):
+                    raise RunError(refused_line(child.name, ["manifest.json"], str(root)))
                 found.append((run, run.read_manifest()))
-            except RunError as exc:
+            except (RunError, OSError, RuntimeError) as exc:
                 found.append((run, {"status": "unreadable", "error": str(exc)}))
     return found
 

@@ -133,6 +133,54 @@ def test_a_step_part_symlinked_outside_is_refused(linked_out):
             res.ideas(rid)
 
 
+def test_the_listing_marks_a_run_with_any_part_linked_outside(linked_out, capsys):
+    """Every part of a run is checked by the listing (a scan and a resolve, no reads), not only
+    the last step part: a middle step part, a prompts part, a whole subfolder linked out mark
+    the run's row on the Runs page and in ``culturesim runs``. Before, only reading the table
+    found them out."""
+    from culturesim import cli
+
+    root, outside = linked_out
+    for rid in ("middle-link", "prompt-link", "folder-link", "late-link"):
+        make_run(root, rid)
+        (root / rid / "ideas.parquet").unlink()  # read from its parts, as a live run is
+    _link(root / "middle-link" / "steps" / "00002.parquet", outside / "ideas.parquet")
+    _link(root / "prompt-link" / "prompts" / "00003.parquet", outside / "passwd")
+    shutil.copytree(root / "folder-link" / "prompts", outside / "prompts")
+    shutil.rmtree(root / "folder-link" / "prompts")
+    (root / "folder-link" / "prompts").symlink_to(outside / "prompts", target_is_directory=True)
+    res = Results(root)
+    entries = {e.id: e for e in res.listing()}
+    assert entries["good"].error is None and entries["late-link"].error is None
+    for rid, name in [("middle-link", "steps/00002.parquet"), ("prompt-link", "prompts/00003.parquet"),
+                      ("folder-link", "prompts")]:
+        assert entries[rid].error == f"refused: {rid}/{name} points outside the results folder", entries[rid]
+        assert entries[rid].status == "done"  # the row still says what the manifest says
+    # a link made after a listing is seen by the next one (the cache's token covers subfolders)
+    _link(root / "late-link" / "prompts" / "00001.parquet", outside / "passwd")
+    late = {e.id: e for e in res.listing()}["late-link"]
+    assert late.error == "refused: late-link/prompts/00001.parquet points outside the results folder"
+    capsys.readouterr()
+    assert cli.main(["runs", str(root)]) == 0
+    printed = capsys.readouterr().out
+    for rid, name in [("middle-link", "steps/00002.parquet"), ("prompt-link", "prompts/00003.parquet"),
+                      ("folder-link", "prompts"), ("late-link", "prompts/00001.parquet")]:
+        assert f"refused: {rid}/{name} points outside {root}" in printed
+    assert printed.count("refused files") == 4 and "SECRET" not in printed
+
+
+def test_runs_refuses_a_manifest_linked_outside(linked_out, capsys):
+    from culturesim import cli
+
+    root, outside = linked_out
+    make_run(root, "manifest-link")
+    _link(root / "manifest-link" / "manifest.json", outside / "manifest.json")
+    assert cli.main(["runs", str(root)]) == 0
+    printed = capsys.readouterr().out
+    assert f"unreadable: refused: manifest-link/manifest.json points outside {root}" in printed
+    assert "SECRET" not in printed
+
+
 def test_sweep_files_symlinked_outside_are_refused(linked_out, tmp_path):
     root, outside = linked_out
     sweep = root / "sw"

@@ -19,7 +19,7 @@ import yaml
 
 from culturesim import cli, runner
 from culturesim import scenario as sc
-from culturesim.store import RunDir, RunError, list_runs
+from culturesim.store import TEMP_SUFFIX, WRITE_PAUSE_ENV, RunDir, RunError, list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,6 +188,33 @@ def test_resume_of_a_whole_interrupted_run_still_works(tmp_path):
     assert run.read_manifest()["status"] == "done" and run.completed_steps() == [1, 2, 3, 4, 5, 6]
 
 
+def test_two_kills_each_before_the_manifest_update_still_resume(tmp_path, monkeypatch):
+    """A kill between a step's files and the manifest's update leaves the manifest one step
+    behind; the resume takes the count from the disk, so a second such kill in the next
+    session leaves it one behind again, not two (which the check refuses as a mismatch).
+    Found by tests/test_crash_resume.py's random kills."""
+    real = RunDir.update_manifest
+    kill_at = {3, 4}
+
+    def update_manifest(self, **changes):
+        if set(changes) == {"steps_completed"} and changes["steps_completed"] in kill_at:
+            kill_at.discard(changes["steps_completed"])
+            raise KeyboardInterrupt  # the process dies here: the step is on disk, the manifest behind
+        return real(self, **changes)
+
+    monkeypatch.setattr(RunDir, "update_manifest", update_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        make_run(tmp_path / "out", steps=6)
+    run = RunDir(tmp_path / "out" / "same")
+    assert run.completed_steps() == [1, 2, 3] and run.read_manifest()["steps_completed"] == 2
+    with pytest.raises(KeyboardInterrupt):
+        runner.resume(run.path, show_progress=False)
+    assert run.completed_steps() == [1, 2, 3, 4] and run.read_manifest()["steps_completed"] == 3
+    monkeypatch.setattr(RunDir, "update_manifest", real)
+    assert runner.resume(run.path, show_progress=False).read_manifest()["status"] == "done"
+    assert run.completed_steps() == [1, 2, 3, 4, 5, 6] and run.ideas().height == 6 * 4
+
+
 # ------------------------------------------------------------------------------ 5. unreadable manifests
 
 BAD_MANIFESTS = {
@@ -307,8 +334,75 @@ def test_sigterm_mid_run_leaves_an_interrupted_resumable_run(tmp_path):
     manifest = run.read_manifest()
     assert code == cli.EXIT_INTERRUPTED, proc.communicate()
     assert manifest["status"] == "interrupted" and manifest["ended_at"], json.dumps(manifest)[:500]
-    assert 2 <= manifest["steps_completed"] < 40
+    # the signal may land between step 2's files and the manifest's update: one step behind
+    assert 1 <= manifest["steps_completed"] < 40
     assert runner.resume(run.path, show_progress=False).read_manifest()["status"] == "done"
     ideas = run.ideas()
     assert ideas.height == 40 * 4 and ideas.select("step", "agent_id").is_duplicated().sum() == 0
     assert pl.Series(run.completed_steps()).to_list() == list(range(1, 41))
+
+
+def test_sigterm_during_the_first_manifest_write_leaves_an_interrupted_resumable_run(tmp_path):
+    """The signal handlers cover a run from its first manifest write, not from its first step:
+    a SIGTERM aimed (with the store's write pause) at the manifest being written, before any
+    step, ends the run ``interrupted`` with its end time, and ``--resume`` completes it. Before,
+    the default SIGTERM killed the process there, leaving a half-made folder no one could resume."""
+    scenario = write_scenario(tmp_path, steps=3)
+    out = tmp_path / "out"
+    env = {**os.environ, WRITE_PAUSE_ENV: "1.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "culturesim.cli", "run", str(scenario), "--out", str(out), "-q"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = RunDir(out / "same")
+    deadline = time.monotonic() + 120
+    while not list(run.path.glob(f".manifest.json.*{TEMP_SUFFIX}")):  # the manifest, mid-write
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    _, err = proc.communicate()
+    assert code == cli.EXIT_INTERRUPTED, err
+    manifest = run.read_manifest()
+    assert manifest["status"] == "interrupted" and manifest["ended_at"], json.dumps(manifest)[:500]
+    assert manifest["steps_completed"] == 0 and run.completed_steps() == []
+    assert not list(run.path.glob(f"**/*{TEMP_SUFFIX}"))
+    assert runner.resume(run.path, show_progress=False).read_manifest()["status"] == "done"
+    assert run.completed_steps() == [1, 2, 3] and run.ideas().height == 3 * 4
+
+
+class _Killed(Exception):
+    """What the process's own SIGTERM disposition does in the test below (it would die)."""
+
+
+def test_sigterm_just_after_the_manifest_is_in_place_is_recorded(tmp_path, monkeypatch):
+    """In process: the SIGTERM is sent the moment the first manifest is renamed into place,
+    before any step. The test's own handler stands for the process's default (death): if the
+    run's handler is not installed yet, the manifest is left ``running`` with no end time."""
+    from culturesim import store
+
+    sent = []
+    real = store.RunDir.write_manifest
+
+    def write_manifest(self, manifest):
+        real(self, manifest)
+        if not sent:
+            sent.append(manifest["status"])
+            os.kill(os.getpid(), signal.SIGTERM)  # handled before the next bytecode
+
+    def default(signum, frame):
+        raise _Killed
+
+    monkeypatch.setattr(store.RunDir, "write_manifest", write_manifest)
+    previous = signal.signal(signal.SIGTERM, default)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            make_run(tmp_path / "out")
+        assert signal.getsignal(signal.SIGTERM) is default  # the run's handler only while it runs
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    run = RunDir(tmp_path / "out" / "same")
+    manifest = run.read_manifest()
+    assert sent == ["running"] and manifest["status"] == "interrupted" and manifest["ended_at"]
+    assert run.completed_steps() == []
+    monkeypatch.setattr(store.RunDir, "write_manifest", real)
+    assert runner.resume(run.path, show_progress=False).read_manifest()["status"] == "done"
+    assert run.completed_steps() == [1, 2, 3]

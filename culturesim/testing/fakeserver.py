@@ -12,6 +12,9 @@ The behaviour is chosen by the request's model name (without provider prefix):
 - ``slow<S>``: waits S seconds before answering (for client timeouts);
 - ``empty``: an empty assistant message;
 - ``bad``: HTTP 400 (a permanent error);
+- ``trickle<S>``: headers at once, then a body that never ends, one byte every S seconds
+  (each read is quick, the reply never complete: what a per-read timeout never catches);
+- ``tricklehead<S>``: the status line, then header bytes one every S seconds, forever;
 - anything else: the instant reply.
 
 It is a bare asyncio protocol rather than a web framework so that the server costs
@@ -33,6 +36,7 @@ import threading
 
 _FAIL = re.compile(r"fail(\d+)")
 _SLOW = re.compile(r"slow([0-9.]+)")
+_TRICKLE = re.compile(r"trickle(head)?([0-9.]+)")
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
 
 
@@ -125,6 +129,7 @@ class FakeServer:
         self.served = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.trickling = 0  # replies now being trickled (they end when the client hangs up)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +149,10 @@ class FakeServer:
         body = json.loads(raw)
         self.requests.append(body)
         self.headers.append(headers or {})
+        trickle = _TRICKLE.fullmatch(str(body.get("model", "")))
+        if trickle:
+            self._trickle(transport, bool(trickle.group(1)), float(trickle.group(2)))
+            return
         status, payload, delay = answer(body, self.attempts)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -155,6 +164,25 @@ class FakeServer:
     def _reply(self, transport, status: int, payload: dict) -> None:
         self.in_flight -= 1
         self._send(transport, status, payload)
+
+    def _trickle(self, transport, in_head: bool, every_s: float) -> None:
+        """A reply that never completes: one byte every ``every_s`` seconds until the client
+        hangs up (a header line of ``x``s, or a JSON body promised 1 GB long)."""
+        if in_head:
+            transport.write(b"HTTP/1.1 200 OK\r\nx-pad: ")
+        else:
+            transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                            b"content-length: 1000000000\r\n\r\n{")
+        self.trickling += 1
+
+        def drip() -> None:
+            if transport.is_closing():
+                self.trickling -= 1
+                return
+            transport.write(b"x" if in_head else b" ")
+            self._loop.call_later(every_s, drip)
+
+        self._loop.call_later(every_s, drip)
 
     @staticmethod
     def _send(transport, status: int, payload: dict) -> None:

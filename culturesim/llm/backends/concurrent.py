@@ -2,8 +2,10 @@
 loop, and ``concurrency`` workers that send a batch's requests under the cap.
 
 A subclass says how to make one call (``call``) and how to read its failures
-(``retryable``, ``describe``); this base turns each call into a Reply, times it, and
-holds the sweep-wide limit on the server (culturesim/llm/limits.py) around it.
+(``retryable``, ``describe``); this base turns each call into a Reply, times it, holds
+the sweep-wide limit on the server (culturesim/llm/limits.py) around it, and ends it at
+``llm.timeout_s``: the clients' own timeouts (httpx's, aiohttp's) bound each *read*, so a
+server that trickles a byte a second would otherwise hold a request forever.
 """
 
 from __future__ import annotations
@@ -95,8 +97,18 @@ class AsyncBackend(ABC):
     async def _attempt(self, req: Request) -> Reply:
         start = time.perf_counter()
         try:
-            content, usage, finish_reason = await self.call(req)
+            if self.remote:
+                # the deadline of the whole attempt: connect, send, headers and body
+                content, usage, finish_reason = await asyncio.wait_for(self.call(req), self.spec.timeout_s)
+            else:  # an in-process model cannot be cut off mid-decode; it needs no deadline
+                content, usage, finish_reason = await self.call(req)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reply
+            if self.remote and isinstance(exc, TimeoutError):
+                # the deadline (or a client's timeout surfacing as Python's): a server that may
+                # answer in time on another try, or be back after an outage
+                return Reply(text=None, model=self.model, latency_s=time.perf_counter() - start,
+                             error=f"Timeout: no complete reply within llm.timeout_s={self.spec.timeout_s:g} s",
+                             seed=req.seed, retryable=True, transient=True)
             retry = self.retryable(exc)
             return Reply(text=None, model=self.model, latency_s=time.perf_counter() - start,
                          error=self.describe(exc), seed=req.seed, retryable=retry,
