@@ -30,7 +30,7 @@ from culturesim.store import TEMP_SUFFIX, WRITE_PAUSE_ENV, RunDir
 from culturesim.sweep import Sweep
 
 AGENTS, STEPS = 6, 30
-PAUSE_S = "0.03"
+PAUSE_S = "0.1"  # wide enough that a poll on a loaded 2-core machine still lands inside a write
 VOLATILE = ("latency_s", "cached")  # timing, and whether a reply came from the cache
 
 
