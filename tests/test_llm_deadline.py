@@ -54,14 +54,14 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(server, fast, model):
               backoff_s=BACKOFF_S, max_backoff_s=BACKOFF_S, fast_path=fast)
     requests = [Request(messages=MESSAGES, seed=s) for s in (1, 2)]
     # every attempt gets timeout_s, the retry waits its backoff; slack for a loaded machine
-    bound = TIMEOUT_S * (RETRIES + 1) + BACKOFF_S * 2 + 2.0
+    bound = TIMEOUT_S * (RETRIES + 1) + BACKOFF_S * 2 + 6.0
     replies, took = generate_within(llm, requests, limit_s=bound + 10)
     assert took < bound, f"{took:.1f} s for two attempts of {TIMEOUT_S} s"
     for reply in replies:
         assert reply.text is None and reply.retries == RETRIES
         assert reply.error.startswith("Timeout") and "timeout_s=0.6" in reply.error
         assert reply.transient  # the outage layer may wait for such a server
-        assert TIMEOUT_S * 0.9 < reply.latency_s < TIMEOUT_S + 1.0
+        assert TIMEOUT_S * 0.9 < reply.latency_s < TIMEOUT_S + 3.0
     # the client hung up: the server stops trickling those replies
     deadline = time.monotonic() + 5
     while server.trickling and time.monotonic() < deadline:
