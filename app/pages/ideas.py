@@ -18,6 +18,7 @@ from plotly.colors import qualitative
 
 from app.data import DataError, Refused, condition_label
 from app.kinds import kinds_with_ideas
+from app.similarity import MAX_IDEAS, heatmap_data, heatmap_figure
 from app.ui import (
     Notice,
     default_run,
@@ -308,6 +309,14 @@ def layout(run: str | None = None, idea: str | None = None, q: str | None = None
                 {"label": "by run", "value": "run"}]),
         ]),
         plot_card("map", f"Idea space (PCA of a sample of at most {MAP_SAMPLE} ideas)", height=560),
+        html.Div(className="cs-controls", children=[
+            html.Span("idea-by-idea similarity of one run at step"),
+            dcc.Input(id="sim-step-a", type="number", placeholder="last", debounce=True, className="cs-input-small"),
+            html.Span("and step"),
+            dcc.Input(id="sim-step-b", type="number", placeholder="(none)", debounce=True, className="cs-input-small"),
+        ]),
+        plot_card("sim", f"Idea-by-idea similarity (cosine; clustered; at most {MAX_IDEAS} ideas; hover for "
+                         f"both texts)", height=640),
     ])
 
 
@@ -348,3 +357,7 @@ def register(app) -> None:
                                Input("map-colour", "value"), Input("ideas-count", "children")],
                   lambda src, emb, colour, _count: map_data(src, emb, colour),
                   lambda frame, src, emb, colour, _count: map_figure(frame, src, emb, colour))
+    register_plot(app, "sim", [Input("ideas-src", "value"), Input("sim-step-a", "value"), Input("sim-step-b", "value"),
+                               Input("ideas-count", "children")],
+                  lambda src, a, b, _count: heatmap_data(results(), src, [s for s in (a, b) if s is not None]),
+                  lambda frame, *_: heatmap_figure(frame))
