@@ -229,8 +229,8 @@ def from_widget(inp: Input, raw: Any) -> Any:
         return None if inp.optional else inp.default
     if inp.widget == "integer" and isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if inp.widget == "text" and raw is None:
-        return "" if not inp.optional else None
+    if inp.widget == "text" and raw in (None, ""):
+        return None if inp.optional else ""  # an empty optional text is "not given"
     return raw
 
 

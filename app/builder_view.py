@@ -14,7 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from app.builder import Input, Section, to_widget
+from app.builder import Input, Section, form_of, to_widget
 from culturesim.personalities import registry
 
 MAX_DRAWN = 500
@@ -85,14 +85,32 @@ def render(items: list[Input | Section], values: dict[str, Any], depth: int = 0)
 # ----------------------------------------------------------------------- the network
 
 
-def network_preview(data: dict) -> tuple[go.Figure | None, str]:
-    """(a drawing or None, one line) of the network a scenario mapping describes."""
+def kind_network(kind: object) -> dict | None:
+    """The default ``network`` block of a kind's schema, or None when it has no network."""
+    from culturesim.kinds import get_kind, kind_names
+
+    if not isinstance(kind, str) or kind not in kind_names():
+        return None
+    from app.builder import form_values
+
+    values = form_values(form_of(get_kind(kind).load_schema()), {})
+    block: dict = {}
+    for key, value in values.items():
+        if key.startswith("network."):
+            block[key.removeprefix("network.")] = value
+    return block or None  # a network section (a NetworkSpec), not an optional block
+
+
+def network_preview(data: dict, default: dict | None = None) -> tuple[go.Figure | None, str]:
+    """(a drawing or None, one line) of the network a scenario mapping describes; ``default``
+    is the kind's default ``network`` block (None: the kind has none)."""
     import networkx as nx
     import numpy as np
 
     from culturesim.networks import NetworkError, build_network, estimate_edges
 
-    net = data.get("network") if isinstance(data.get("network"), dict) else None
+    net = data.get("network", default)
+    net = {**(default or {}), **net} if isinstance(net, dict) else None
     population = data.get("population") if isinstance(data.get("population"), dict) else {}
     size = population.get("size")
     if net is None:

@@ -146,6 +146,11 @@ def test_a_form_edit_rewrites_its_key_and_keeps_the_others():
     expected = yaml.safe_load(ROUND)
     expected["llm"]["temperature"] = 1.1
     assert yaml.safe_load(text) == expected and message is None
+    # an empty optional text input (output.run_id shows as "") is "not given", never ''
+    assert values[keys.index("output.run_id")] is None
+    values[keys.index("output.run_id")] = ""
+    text, _, _ = sync({"type": "cs-build", "key": "steps"}, ROUND, keys, values, [], [], "culture")
+    assert "run_id" not in yaml.safe_load(text).get("output", {})
     # and the other way: a YAML edit refills the form
     _, form, _ = sync("launch-text", ROUND.replace("steps: 7", "steps: 9"), keys, values, [], [], "culture")
     assert form[keys.index("steps")] == 9 and form[keys.index("population.size")] == 12
@@ -180,3 +185,15 @@ def test_the_network_is_drawn_from_topology_params_never_from_a_file():
     assert fig is None and "too large" in line
     fig, line = network_preview({"population": {"size": 12}, "network": {"topology": "grid", "params": {"rows": 5}}})
     assert fig is None and line.startswith("network:")
+    # a kind's default network where the YAML has none; no drawing for a kind without one
+    fig, line = network_preview({"population": {"size": 6}}, {"topology": "complete", "params": {}})
+    assert line == "complete: 6 agents, 15 edges"
+    fig, line = network_preview({"population": {"size": 6}}, None)
+    assert fig is None and "no network" in line
+
+
+def test_a_kinds_default_network_comes_from_its_schema():
+    from app.builder_view import kind_network
+
+    assert kind_network("culture") == {"topology": "complete", "params": {}, "directed": False, "self_loops": False}
+    assert kind_network("gard") is None and kind_network("no-such-kind") is None

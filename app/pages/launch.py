@@ -24,7 +24,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from app import builder
-from app.builder_view import FORM, PRESET, network_preview, render
+from app.builder_view import FORM, PRESET, kind_network, network_preview, render
 from app.launcher import current as launcher
 from app.ui import empty_figure, href, results
 from culturesim.kinds import get_kind, kind_names
@@ -291,5 +291,5 @@ def register_builder(app) -> None:
             return empty_figure(), f"The YAML does not parse: {exc}"
         if not isinstance(data, dict):
             return empty_figure(), "Build or paste a scenario to see its network."
-        fig, line = network_preview(data)
+        fig, line = network_preview(data, kind_network(data.get("kind")))
         return fig if fig is not None else empty_figure(), line
