@@ -197,3 +197,15 @@ def test_a_kinds_default_network_comes_from_its_schema():
 
     assert kind_network("culture") == {"topology": "complete", "params": {}, "directed": False, "self_loops": False}
     assert kind_network("gard") is None and kind_network("no-such-kind") is None
+
+
+def test_callback_inputs_of_the_wrong_type_change_nothing():
+    from dash import no_update
+
+    from app.pages.launch import _kind_of, sync
+
+    assert _kind_of({"kind": "culture"}) is None and _kind_of("kind: no-such-kind") is None
+    text, form, _ = sync("launch-text", {"kind": "culture"}, ["steps"], [3], [], [], "culture")
+    assert text is no_update and form == [no_update]
+    text, form, _ = sync("launch-text", "kind: culture", ["steps"], [3], [], [], ["culture"])
+    assert text is no_update and form == [no_update]

@@ -5,6 +5,8 @@ of table cells and list items, or escaped in hover labels, never as markup.
 The map projects a sample of ideas (seeded, at most ``MAP_SAMPLE``) on the first two
 principal components of their embeddings: TF-IDF fitted on the sample by default, or
 MiniLM (slower; vectors cached in the run's embeddings/ folder, as ``culturesim analyze`` does).
+The similarity heatmap (``app.similarity``) shows one or two steps of one run idea by idea,
+in cluster order, its hover labels escaped like the map's.
 """
 
 from __future__ import annotations

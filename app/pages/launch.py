@@ -193,8 +193,10 @@ def _kind_of(text: str | None) -> str | None:
     """The ``kind:`` of a YAML text when it parses and names a known kind."""
     from culturesim.yamlsource import YamlSyntaxError, parse_yaml
 
+    if not isinstance(text, str):
+        return None
     try:
-        data, _ = parse_yaml(text or "", "the scenario")
+        data, _ = parse_yaml(text, "the scenario")
     except YamlSyntaxError:
         return None
     kind = data.get("kind") if isinstance(data, dict) else None
@@ -214,7 +216,8 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
          shown: str | None):
     """(YAML text or no_update, the form's values, a message): one side's edit shown in the other."""
     nothing = [no_update] * len(keys)
-    if not shown:
+    text = text if isinstance(text, str) else ""
+    if not shown or not isinstance(shown, str) or shown not in kind_names():
         return no_update, nothing, None
     schema = get_kind(shown).load_schema()
     items = builder.form_of(schema)
@@ -253,7 +256,7 @@ def register_builder(app) -> None:
                   Input("builder-kind", "value"), Input("launch-text", "value"), State("builder-shown", "data"))
     def _form(kind, text, shown):
         if ctx.triggered_id == "builder-kind":
-            if not kind or kind == shown:
+            if not isinstance(kind, str) or kind not in kind_names() or kind == shown:
                 return no_update, no_update, no_update
             return _form_for(kind, None), kind, no_update
         found = _kind_of(text)
@@ -286,7 +289,7 @@ def register_builder(app) -> None:
         from culturesim.yamlsource import YamlSyntaxError, parse_yaml
 
         try:
-            data, _ = parse_yaml(text or "", "the scenario")
+            data, _ = parse_yaml(text if isinstance(text, str) else "", "the scenario")
         except YamlSyntaxError as exc:
             return empty_figure(), f"The YAML does not parse: {exc}"
         if not isinstance(data, dict):
