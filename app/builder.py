@@ -206,7 +206,7 @@ def _set(data: dict, path: Path, value: Any) -> None:
 def to_widget(inp: Input, value: Any) -> Any:
     """A scenario value as its input holds it."""
     if inp.widget == "yaml":
-        return flow(value)
+        return "" if value is None else flow(value)  # an optional block not given: an empty input
     if inp.widget == "bool":
         return ["on"] if value else []
     return value

@@ -209,3 +209,22 @@ def test_callback_inputs_of_the_wrong_type_change_nothing():
     assert text is no_update and form == [no_update]
     text, form, _ = sync("launch-text", "kind: culture", ["steps"], [3], [], [], ["culture"])
     assert text is no_update and form == [no_update]
+
+
+def test_a_form_just_drawn_for_a_yaml_takes_its_values_or_says_why_not():
+    from app.pages.launch import sync
+
+    schema = get_kind("culture").load_schema()
+    keys = [i.key for i in builder.inputs(builder.form_of(schema))]
+    values = [None] * len(keys)
+    text, form, message = sync(None, ROUND, keys, values, [], [], "culture")  # Dash's call for new inputs
+    assert form[keys.index("steps")] == 7 and message is None
+    text, form, message = sync(None, ROUND.replace("temperature: 0.3", "temperature: 7"), keys, values, [], [],
+                               "culture")
+    assert set(form) == {no_update_value()} and message.startswith("llm.temperature:")
+
+
+def no_update_value():
+    from dash import no_update
+
+    return no_update

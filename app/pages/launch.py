@@ -222,7 +222,8 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
     schema = get_kind(shown).load_schema()
     items = builder.form_of(schema)
     by_key = {i.key: i for i in builder.inputs(items)}
-    if trigger == "launch-text":  # the YAML was edited: refill the form when it fits
+    fresh = trigger is None and text.strip() and _kind_of(text) == shown  # a form just drawn for this YAML
+    if trigger == "launch-text" or fresh:  # the YAML was edited: refill the form when it fits
         data, why = builder.read_yaml(text, schema)
         if data is None or data.get("kind") != shown:
             return no_update, nothing, why
@@ -236,8 +237,6 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
         if not chosen:
             return no_update, nothing, None
         current[trigger["key"]] = out[keys.index(trigger["key"])] = builder.flow(builder.mix_of(chosen))
-    elif trigger is None and text and text.strip() and _kind_of(text) == shown:
-        return no_update, nothing, None  # a form just drawn from this YAML: nothing to write
     from culturesim.yamlsource import YamlSyntaxError, parse_yaml
 
     try:
