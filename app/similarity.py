@@ -79,14 +79,14 @@ def heatmap_data(res, rid: str | None, steps: list[int]) -> pl.DataFrame:
     steps = sorted({int(s) for s in steps if s is not None})
     if not rid:
         raise Notice("Choose a run.")
+    if res.is_sweep(rid):
+        raise Notice("Choose one run of the sweep for the similarity heatmap.")
     return res.cache.get(("similarity", rid, tuple(steps)), res.ideas_token(rid), lambda: _heatmap(res, rid, steps))
 
 
 def _heatmap(res, rid: str, steps: list[int]) -> pl.DataFrame:
     from analysis.embeddings import TfidfEmbedder
 
-    if res.is_sweep(rid):
-        raise Notice("Choose one run of the sweep for the similarity heatmap.")
     ideas = res.valid_ideas(rid)
     if not steps:
         if not ideas.height:

@@ -90,3 +90,13 @@ def test_hover_labels_carry_both_texts_escaped_and_cut():
 def test_no_ideas_at_that_step_is_a_notice(run):
     with pytest.raises(Notice):
         similarity.heatmap_data(run, "r1", [99])
+
+
+def test_a_sweep_asks_for_one_of_its_runs(tmp_path):
+    from conftest_app import make_sweep
+
+    root = tmp_path / "results"
+    root.mkdir()
+    make_sweep(root / "sw")
+    with pytest.raises(Notice, match="one run of the sweep"):
+        similarity.heatmap_data(Results(root), "sw", [])
