@@ -88,12 +88,28 @@ def test_the_builder_makes_a_scenario_that_validates_starts_and_shows_up_live(br
     assert manifest["scenario"]["llm"]["model"] == "echo/x" and manifest["steps_completed"] == 2
 
 
-def test_the_ideas_page_shows_the_similarity_heatmap_with_both_texts(browser_app):
+def test_the_ideas_page_shows_the_similarity_heatmap_with_both_texts(browser_app, results_dir):
+    import polars as pl
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from app.ui import hover_text
+
     duo = browser_app
     visit(duo, "/ideas?run=alpha")
     script = ("const gd = document.querySelector('#sim-graph .js-plotly-plot');"
               "return gd && gd.data && gd.data[0] && gd.data[0].type === 'heatmap' ? gd.data[0].x : null;")
-    labels = wait_until(lambda: duo.driver.execute_script(script), timeout=30, what="the heatmap")
+    labels = wait_until(lambda: duo.driver.execute_script(script), timeout=90,
+                        what=f"the heatmap ({duo.find_element('#sim-msg').text})")
     assert len(labels) == 8 and all("step 4" in label for label in labels)
+    ideas = pl.read_parquet(results_dir["root"] / "alpha" / "ideas.parquet").filter(pl.col("step") == 4)
+    texts = {hover_text(t, width=60, limit=240) for t in ideas["text"].to_list()}
+    assert all(label.split("<br>", 1)[1] in texts for label in labels)
+    # hovering a cell shows both ideas' texts
+    plot = duo.driver.find_element(By.CSS_SELECTOR, "#sim-graph .nsewdrag")
+    ActionChains(duo.driver).move_to_element(plot).perform()
+    hover = wait_until(lambda: duo.driver.execute_script(
+        "const h = document.querySelector('#sim-graph .hoverlayer .hovertext'); return h && h.textContent;"),
+        what="a hover label")
+    assert "vs" in hover and hover.count("step 4") == 2 and "cosine" in hover
     assert "step 4: 8 ideas" in duo.driver.execute_script(
         "return document.querySelector('#sim-graph .js-plotly-plot').layout.title.text")
