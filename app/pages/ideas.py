@@ -5,6 +5,8 @@ of table cells and list items, or escaped in hover labels, never as markup.
 The map projects a sample of ideas (seeded, at most ``MAP_SAMPLE``) on the first two
 principal components of their embeddings: TF-IDF fitted on the sample by default, or
 MiniLM (slower; vectors cached in the run's embeddings/ folder, as ``culturesim analyze`` does).
+The similarity heatmap (``app.similarity``) shows one or two steps of one run idea by idea,
+in cluster order, its hover labels escaped like the map's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from plotly.colors import qualitative
 
 from app.data import DataError, Refused, condition_label
 from app.kinds import kinds_with_ideas
+from app.similarity import MAX_IDEAS, heatmap_data, heatmap_figure
 from app.ui import (
     Notice,
     default_run,
@@ -308,6 +311,14 @@ def layout(run: str | None = None, idea: str | None = None, q: str | None = None
                 {"label": "by run", "value": "run"}]),
         ]),
         plot_card("map", f"Idea space (PCA of a sample of at most {MAP_SAMPLE} ideas)", height=560),
+        html.Div(className="cs-controls", children=[
+            html.Span("idea-by-idea similarity of one run at step"),
+            dcc.Input(id="sim-step-a", type="number", placeholder="last", debounce=True, className="cs-input-small"),
+            html.Span("and step"),
+            dcc.Input(id="sim-step-b", type="number", placeholder="(none)", debounce=True, className="cs-input-small"),
+        ]),
+        plot_card("sim", f"Idea-by-idea similarity (cosine; clustered; at most {MAX_IDEAS} ideas; hover for "
+                         f"both texts)", height=640),
     ])
 
 
@@ -348,3 +359,7 @@ def register(app) -> None:
                                Input("map-colour", "value"), Input("ideas-count", "children")],
                   lambda src, emb, colour, _count: map_data(src, emb, colour),
                   lambda frame, src, emb, colour, _count: map_figure(frame, src, emb, colour))
+    register_plot(app, "sim", [Input("ideas-src", "value"), Input("sim-step-a", "value"), Input("sim-step-b", "value"),
+                               Input("ideas-count", "children")],
+                  lambda src, a, b, _count: heatmap_data(results(), src, [s for s in (a, b) if s is not None]),
+                  lambda frame, *_: heatmap_figure(frame))

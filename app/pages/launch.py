@@ -8,6 +8,11 @@ Validation is the CLI's (``culturesim validate``: schema, then network and model
 without a model call), with its one-line messages, run in a confined subprocess
 (``Launcher.validate``): no scenario is built in the app's process, and every file a
 scenario names must lie inside the results folder.
+
+The builder (``app.builder``, ``app.builder_view``) is a form generated from a kind's schema
+beside the text area: editing the form rewrites the YAML, editing the YAML (once it parses
+and fits the schema) refills the form, and the network it describes is drawn before running.
+The YAML text stays what Validate and Start read, through the same confined subprocess.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from pathlib import Path
 import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
+from app import builder
+from app.builder_view import FORM, PRESET, kind_network, network_preview, render
 from app.launcher import current as launcher
-from app.ui import href, results
-from culturesim.kinds import kind_names
+from app.ui import empty_figure, href, results
+from culturesim.kinds import get_kind, kind_names
 
 SKIP_DIRS = {".venv", "venv", "node_modules", "__pycache__", ".git", "site-packages"}
 MAX_FILES = 200
@@ -112,9 +119,26 @@ def layout(**_):
                f"folder and run from there). Files a scenario names (edge lists, CSVs, caches) must lie inside "
                f"{results().root}.", className="cs-hint"),
         dcc.Dropdown(id="launch-file", options=file_options(), placeholder="a scenario file", className="cs-picker"),
-        dcc.Textarea(id="launch-text", className="cs-textarea",
-                     placeholder=f"kind: {' | '.join(kind_names())}\nname: ...",
-                     style={"width": "100%", "height": "320px", "fontFamily": "monospace"}),
+        html.Div(className="cs-build", style={"display": "flex", "gap": "1.5em", "alignItems": "flex-start"}, children=[
+            html.Div(style={"flex": "1 1 50%", "minWidth": 0}, children=[
+                html.H3("Build"),
+                dcc.Dropdown(id="builder-kind", options=[{"label": k, "value": k} for k in kind_names()],
+                             placeholder="build a scenario of kind …", className="cs-picker"),
+                dcc.Store(id="builder-shown"),
+                html.Div(id="builder-msg", className="cs-hint"),
+                html.Div(id="builder-form", className="cs-build-form"),
+            ]),
+            html.Div(style={"flex": "1 1 50%", "minWidth": 0}, children=[
+                html.H3("YAML"),
+                dcc.Textarea(id="launch-text", className="cs-textarea",
+                             placeholder=f"kind: {' | '.join(kind_names())}\nname: ...",
+                             style={"width": "100%", "height": "420px", "fontFamily": "monospace"}),
+                html.H4("Network"),
+                html.P(id="builder-network-line", className="cs-hint"),
+                dcc.Graph(id="builder-network", figure=empty_figure(), style={"height": "360px"},
+                          config={"displaylogo": False}),
+            ]),
+        ]),
         html.Div(className="cs-controls", children=[
             html.Button("Validate", id="launch-validate", className="cs-button"),
             html.Button("Start in the background", id="launch-start", className="cs-button cs-primary"),
@@ -130,14 +154,7 @@ def layout(**_):
 def register(app) -> None:
     dash.register_page(__name__, path="/launch", name="Run a scenario", order=9, layout=layout, keeps_run=False)
 
-    @app.callback(Output("launch-text", "value"), Input("launch-file", "value"), prevent_initial_call=True)
-    def _load(rel):
-        if not rel:
-            return no_update
-        try:
-            return read_listed(rel)[1]
-        except (OSError, ValueError) as exc:
-            return f"# {exc}"
+    register_builder(app)
 
     @app.callback(Output("launch-msg", "children"), Output("launch-jobs", "children", allow_duplicate=True),
                   Input("launch-validate", "n_clicks"), Input("launch-start", "n_clicks"),
@@ -167,3 +184,114 @@ def register(app) -> None:
             return no_update
         ok = launcher().cancel(trigger["job"])
         return f"cancelling {trigger['job']} (stops after the step in flight)" if ok else "already finished"
+
+
+# ------------------------------------------------------------------------------ the builder
+
+
+def _kind_of(text: str | None) -> str | None:
+    """The ``kind:`` of a YAML text when it parses and names a known kind."""
+    from culturesim.yamlsource import YamlSyntaxError, parse_yaml
+
+    if not isinstance(text, str):
+        return None
+    try:
+        data, _ = parse_yaml(text, "the scenario")
+    except YamlSyntaxError:
+        return None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) and kind in kind_names() else None
+
+
+def _form_for(kind: str, text: str | None):
+    """The rendered form of ``kind``, holding the YAML's values when it fits, else the defaults."""
+    schema = get_kind(kind).load_schema()
+    items = builder.form_of(schema)
+    data, _ = builder.read_yaml(text, schema) if text else (None, None)
+    values = builder.form_values(items, data) if data is not None else builder.starting_values(schema, kind)
+    return render(items, values)
+
+
+def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: list[str], presets: list,
+         shown: str | None):
+    """(YAML text or no_update, the form's values, a message): one side's edit shown in the other."""
+    nothing = [no_update] * len(keys)
+    text = text if isinstance(text, str) else ""
+    if not shown or not isinstance(shown, str) or shown not in kind_names():
+        return no_update, nothing, None
+    schema = get_kind(shown).load_schema()
+    items = builder.form_of(schema)
+    by_key = {i.key: i for i in builder.inputs(items)}
+    fresh = trigger is None and text.strip() and _kind_of(text) == shown  # a form just drawn for this YAML
+    if trigger == "launch-text" or fresh:  # the YAML was edited: refill the form when it fits
+        data, why = builder.read_yaml(text, schema)
+        if data is None or data.get("kind") != shown:
+            return no_update, nothing, why
+        scenario_values = builder.form_values(items, data)
+        return no_update, [builder.to_widget(by_key[k], scenario_values[k]) if k in by_key else no_update
+                           for k in keys], None
+    current = dict(zip(keys, values, strict=True))
+    out = list(nothing)
+    if isinstance(trigger, dict) and trigger.get("type") == PRESET:
+        chosen = dict(zip(preset_keys, presets, strict=True)).get(trigger["key"])
+        if not chosen:
+            return no_update, nothing, None
+        current[trigger["key"]] = out[keys.index(trigger["key"])] = builder.flow(builder.mix_of(chosen))
+    from culturesim.yamlsource import YamlSyntaxError, parse_yaml
+
+    try:
+        base, _ = parse_yaml(text or "", "the scenario")
+    except YamlSyntaxError:
+        base = None
+    if not isinstance(base, dict) or base.get("kind") != shown:
+        base = {}
+    data, problems = builder.scenario_data(shown, items, current, base)
+    message = html.Ul([html.Li(p) for p in problems], className="cs-problems") if problems else None
+    return builder.dump(data), out, message
+
+
+def register_builder(app) -> None:
+    @app.callback(Output("builder-form", "children"), Output("builder-shown", "data"), Output("builder-kind", "value"),
+                  Input("builder-kind", "value"), Input("launch-text", "value"), State("builder-shown", "data"))
+    def _form(kind, text, shown):
+        if ctx.triggered_id == "builder-kind":
+            if not isinstance(kind, str) or kind not in kind_names() or kind == shown:
+                return no_update, no_update, no_update
+            return _form_for(kind, None), kind, no_update
+        found = _kind_of(text)
+        if not found or found == shown:
+            return no_update, no_update, no_update
+        return _form_for(found, text), found, found
+
+    @app.callback(Output("launch-text", "value"), Output({"type": FORM, "key": ALL}, "value"),
+                  Output("builder-msg", "children"),
+                  Input("launch-file", "value"), Input("launch-text", "value"),
+                  Input({"type": FORM, "key": ALL}, "value"), Input({"type": PRESET, "key": ALL}, "value"),
+                  State("builder-shown", "data"))
+    def _sync(rel, text, values, presets, shown):
+        keys = [item["id"]["key"] for item in ctx.inputs_list[2]]
+        preset_keys = [item["id"]["key"] for item in ctx.inputs_list[3]]
+        if ctx.triggered_id == "launch-file":
+            if not rel:
+                return no_update, [no_update] * len(keys), None
+            try:
+                loaded = read_listed(rel)[1]
+            except (OSError, ValueError) as exc:
+                loaded = f"# {exc}"
+            _, form, message = sync("launch-text", loaded, keys, values, preset_keys, presets, shown)
+            return loaded, form, message
+        return sync(ctx.triggered_id, text, keys, values, preset_keys, presets, shown)
+
+    @app.callback(Output("builder-network", "figure"), Output("builder-network-line", "children"),
+                  Input("launch-text", "value"))
+    def _network(text):
+        from culturesim.yamlsource import YamlSyntaxError, parse_yaml
+
+        try:
+            data, _ = parse_yaml(text if isinstance(text, str) else "", "the scenario")
+        except YamlSyntaxError as exc:
+            return empty_figure(), f"The YAML does not parse: {exc}"
+        if not isinstance(data, dict):
+            return empty_figure(), "Build or paste a scenario to see its network."
+        fig, line = network_preview(data, kind_network(data.get("kind")))
+        return fig if fig is not None else empty_figure(), line

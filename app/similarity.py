@@ -1,0 +1,133 @@
+"""Idea-by-idea similarity: one step's (or two steps') ideas of a run as a heatmap of cosine
+similarities, rows and columns in the leaf order of a hierarchical clustering.
+
+Vectors: the run's own embeddings when it was measured with a cached embedder (MiniLM and the
+like write ``<run>/embeddings/<name>.parquet``, keyed by the text's SHA-256, which
+``culturesim analyze`` fills) and every shown text is there; else TF-IDF fitted on the shown
+texts, on the fly (``analysis.embeddings.TfidfEmbedder``). Clustering: scipy's average
+linkage on cosine distance (``linkage(X, "average", metric="cosine")``, ``leaves_list``); a
+text with no direction (no TF-IDF word) would make cosine distance undefined, so such
+ideas are left out and counted in the note. At most ``MAX_IDEAS`` ideas are shown (the
+first of the step in agent order; a note says so): the matrix grows with the square.
+
+Hover labels carry both texts (escaped and cut by ``app.ui.hover_text``) through the axes'
+category labels, one label per idea, so the page ships n labels, not n² texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+
+from app.ui import Notice, hover_text
+
+MAX_IDEAS = 300
+HOVER_CHARS = 240
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def cluster_order(X: np.ndarray) -> np.ndarray:
+    """Leaf order of an average-linkage clustering on cosine distance."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    if X.shape[0] < 2:
+        return np.arange(X.shape[0])
+    return leaves_list(linkage(np.asarray(X, dtype=np.float64), method="average", metric="cosine"))
+
+
+def ordered_similarity(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, cosine similarity matrix with rows and columns in that order)."""
+    order = cluster_order(X)
+    U = unit_rows(np.asarray(X, dtype=np.float64))[order]
+    return order, np.clip(U @ U.T, -1.0, 1.0)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_vectors(res, rid: str, texts: list[str]) -> tuple[np.ndarray | None, str]:
+    """(vectors, embedder name) from the run's embeddings cache when it holds every text."""
+    folder = res.run_dir(rid).path / "embeddings"
+    if not folder.is_dir():
+        return None, ""
+    wanted = {_key(t) for t in texts}
+    for path in sorted(folder.glob("*.parquet")):
+        try:
+            cached = res.read_parquet(path)
+        except Exception:  # noqa: BLE001 - a cache only: unreadable means not measured
+            continue
+        if not {"key", "vector"} <= set(cached.columns):
+            continue
+        cached = cached.filter(pl.col("key").is_in(list(wanted)))
+        known = dict(zip(cached["key"].to_list(), cached["vector"].to_list(), strict=True))
+        if wanted <= known.keys():
+            return np.asarray([known[_key(t)] for t in texts], dtype=np.float64), path.stem
+    return None, ""
+
+
+def heatmap_data(res, rid: str | None, steps: list[int]) -> pl.DataFrame:
+    """The ideas shown (in cluster order) with their similarity rows (``sim_<position>``) and
+    a ``note`` column saying what is shown (the CSV holds exactly what is drawn)."""
+    steps = sorted({int(s) for s in steps if s is not None})
+    if not rid:
+        raise Notice("Choose a run.")
+    if res.is_sweep(rid):
+        raise Notice("Choose one run of the sweep for the similarity heatmap.")
+    return res.cache.get(("similarity", rid, tuple(steps)), res.ideas_token(rid), lambda: _heatmap(res, rid, steps))
+
+
+def _heatmap(res, rid: str, steps: list[int]) -> pl.DataFrame:
+    from analysis.embeddings import TfidfEmbedder
+
+    ideas = res.valid_ideas(rid)
+    if not steps:
+        if not ideas.height:
+            raise Notice("No ideas yet.")
+        steps = [int(ideas["step"].max())]  # the last step
+    ideas = ideas.filter(pl.col("step").is_in(steps)).sort("step", "agent_id")
+    notes = []
+    if ideas.height > MAX_IDEAS:
+        notes.append(f"the first {MAX_IDEAS} of {ideas.height} ideas (by step and agent)")
+        ideas = ideas.head(MAX_IDEAS)
+    if ideas.height < 2:
+        raise Notice(f"Fewer than two ideas at step {', '.join(map(str, steps))}.")
+    texts = ideas["text"].to_list()
+    X, embedder = run_vectors(res, rid, texts)
+    if X is None:
+        X, embedder = TfidfEmbedder().embed(texts).astype(np.float64), "tfidf (on the fly)"
+    keep = np.linalg.norm(X, axis=1) > 0
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} ideas without a direction left out")
+        ideas, X = ideas.filter(pl.Series(keep)), X[keep]
+    if ideas.height < 2:
+        raise Notice("Fewer than two ideas with words to compare.")
+    order, S = ordered_similarity(X)
+    shown = ideas.select("idea_id", "step", "agent_id", "text")[order.tolist()]
+    frame = shown.with_columns(pl.Series("position", np.arange(len(order)))).with_columns(
+        pl.Series(f"sim_{i}", S[:, i]) for i in range(len(order)))
+    note = (f"step {' and '.join(map(str, steps))}: {len(order)} ideas, {embedder} embeddings, "
+            f"average-linkage clusters" + (f"; {'; '.join(notes)}" if notes else ""))
+    return frame.with_columns(pl.lit(note).alias("note"))
+
+
+def heatmap_figure(frame: pl.DataFrame) -> go.Figure:
+    note = frame["note"][0]
+    labels = [f"#{r['position']} {hover_text(r['idea_id'])} · step {r['step']} · agent {r['agent_id']}<br>"
+              f"{hover_text(r['text'], width=60, limit=HOVER_CHARS)}" for r in frame.iter_rows(named=True)]
+    sims = [c for c in frame.columns if c.startswith("sim_")]
+    z = frame.select(sims).to_numpy()
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, zmin=0, zmax=1, colorscale="Viridis",
+                               colorbar={"title": "cosine"},
+                               hovertemplate="%{y}<br><b>vs</b><br>%{x}<br>cosine %{z:.3f}<extra></extra>"))
+    fig.update_layout(template="plotly_white", title=note, margin={"l": 40, "r": 20, "t": 50, "b": 40},
+                      xaxis={"showticklabels": False, "title": "ideas (cluster order)"},
+                      yaxis={"showticklabels": False, "autorange": "reversed"}, hoverlabel={"align": "left"})
+    return fig
