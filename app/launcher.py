@@ -192,14 +192,19 @@ class Launcher:
         if is_sweep:
             target = new_id(f"{name}-sweep")
             return self._spawn("sweep", target, ["sweep", str(file), "--out", str(self.res.root / target), "-q",
-                                                 *self.confine_args()])
+                                                 *self.measure_args(), *self.confine_args()])
         target = new_id(name)
         return self._spawn("run", target, ["run", str(file), "--out", str(self.res.root), "--set",
-                                           f"output.run_id={target}", "-q", *self.confine_args()])
+                                           f"output.run_id={target}", "-q", *self.measure_args(),
+                                           *self.confine_args()])
 
     def start_analyze(self, rel: str, embedder: str = "tfidf") -> Job:
         path = self.res.resolve(rel)
         return self._spawn("analyze", rel, ["analyze", str(path), "--embedder", embedder, "-q"])
+
+    def measure_args(self) -> list[str]:
+        """A run or sweep started here measures what it finishes as the app would."""
+        return ["--measure-embedder", self.measure_embedder or "off"]
 
     def measuring(self, rel: str) -> Job | None:
         """The latest measuring job this app started for the run, if any."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -111,14 +112,23 @@ def cmd_run(args) -> int:
                                show_progress=not args.quiet)
     print(run.path)
     manifest = run.read_manifest()
-    if manifest.get("status") == "done" and not args.no_measure:
-        _measure_after([run], args.measure_embedder, quiet=args.quiet)
+    if manifest.get("status") == "done" and _measuring(args):
+        _measure_after([run], _measuring(args), quiet=args.quiet)
     reason = manifest.get("stop_reason")
     if reason:
         print(f"stopped: {reason}; continue with: culturesim run --resume {run.path} --max-total-tokens N "
               f"(or none)", file=sys.stderr)
         return EXIT_BUDGET
     return 0
+
+
+MEASURE_ENV = "CULTURESIM_MEASURE_EMBEDDER"  # the default of --measure-embedder; "off": --no-measure
+
+
+def _measuring(args) -> str | None:
+    """The embedder spec run, sweep and app measure finished runs with, or None when off."""
+    spec = args.measure_embedder or os.environ.get(MEASURE_ENV, "").strip() or "best"
+    return None if args.no_measure or spec == "off" else spec
 
 
 def _measure_after(runs: list, embedder: str, *, quiet: bool) -> None:
@@ -215,12 +225,12 @@ def cmd_sweep(args) -> int:
     index = run_sweep(sweep, engine=args.engine, workers=args.workers, address=args.address,
                       progress=not args.quiet)
     counts = index["status"].value_counts().sort("status").rows()
-    if not args.no_measure:
+    if _measuring(args):
         from culturesim.store import RunDir
 
         done = [RunDir(folder / rid) for rid, state in zip(index["run_id"], index["status"], strict=True)
                 if state == "done"]
-        _measure_after(done, args.measure_embedder, quiet=args.quiet)
+        _measure_after(done, _measuring(args), quiet=args.quiet)
     print(f"{folder}: " + ", ".join(f"{n} {state}" for state, n in counts))
     return 0 if set(index["status"]) == {"done"} else EXIT_FAILED
 
@@ -452,7 +462,7 @@ def cmd_app(args) -> int:
     if args.host.strip("[]") in ("0.0.0.0", "::") and hosts == allowed_hosts():
         print("warning: serving every interface, but only loopback names are accepted in the Host header; "
               "add --allow-host NAME for each name or address clients use", file=sys.stderr)
-    embedder = None if args.no_measure else args.measure_embedder
+    embedder = _measuring(args) or "off"
     create_app(folder, allow_key_env=args.allow_key_env, hosts=hosts, measure_embedder=embedder).run(
         host=args.host, port=args.port, debug=False)
     return 0
@@ -470,9 +480,9 @@ def _measure_options(command: argparse.ArgumentParser) -> None:
     """run and sweep measure what they finish (analysis.measure) unless told not to."""
     command.add_argument("--no-measure", action="store_true",
                          help="do not measure the finished run(s) (culturesim analyze does it later)")
-    command.add_argument("--measure-embedder", default="best", metavar="SPEC",
-                         help="embedder for that measuring: best (MiniLM if installed, else TF-IDF; default), "
-                              "or any culturesim analyze --embedder value")
+    command.add_argument("--measure-embedder", metavar="SPEC",
+                         help="embedder for that measuring: best (MiniLM if installed, else TF-IDF; default, "
+                              f"or ${MEASURE_ENV}), any culturesim analyze --embedder value, or off")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -550,8 +560,9 @@ def parser() -> argparse.ArgumentParser:
                           "(repeatable); jobs see no other variable of the app's")
     app.add_argument("--no-measure", action="store_true",
                      help="do not measure finished, unmeasured runs in the background when a page opens them")
-    app.add_argument("--measure-embedder", default="best", metavar="SPEC",
-                     help="embedder for that measuring: best (MiniLM if installed, else TF-IDF; default)")
+    app.add_argument("--measure-embedder", metavar="SPEC",
+                     help=f"embedder for that measuring: best (MiniLM if installed, else TF-IDF; default, or "
+                          f"${MEASURE_ENV}), any culturesim analyze --embedder value, or off")
     app.set_defaults(func=cmd_app)
 
     # listed for --help; its arguments are parsed by analysis.price (see main)

@@ -3,8 +3,8 @@
 Metrics come from each run's metrics.parquet (``culturesim analyze``, or the measuring
 that ``culturesim run`` does at its end). A finished run found unmeasured is measured in the
 background as soon as this page opens it (app.measuring), with "Measuring… n/m" shown and the
-plot filling in when it is done; if that fails, the run can be measured from here (TF-IDF). Lines are runs, or conditions
-of a sweep with a confidence band across replicate runs: mean ± t(0.975, n-1)·sd/√n at
+plot filling in when it is done; if that fails, the run can be measured from here (TF-IDF).
+Lines are runs, or conditions of a sweep with a confidence band across replicate runs: mean ± t(0.975, n-1)·sd/√n at
 each step, the run being the unit of replication.
 """
 
