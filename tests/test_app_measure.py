@@ -48,6 +48,9 @@ def test_a_finished_run_is_measured_once_in_the_background(results):
     first = ensure_measured(res, launcher, ["fresh"])
     assert [s.state for s in first] == ["measuring"]
     assert first[0].line().startswith("Measuring… fresh")
+    from app.measuring import Standing
+
+    assert Standing("fresh", "measuring", 3, 55).line() == "Measuring… fresh 3/55"  # from measure.json
     again = ensure_measured(res, launcher, ["fresh"])  # asked again while it runs: no second job
     assert [s.state for s in again] in (["measuring"], [])
     job = launcher.measuring("fresh")
