@@ -84,8 +84,12 @@ SPLITS = ("model", "personality")  # idea columns a run's metrics can also be sp
 
 
 def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = None, repeats: int = 20,
-                seed: int = 0, by: str | None = None) -> pl.DataFrame:
+                seed: int = 0, by: str | None = None,
+                progress: Callable[[int, int], None] | None = None) -> pl.DataFrame:
     """All metrics of one run; also written to the run's metrics.parquet.
+
+    ``progress(done, total)`` hears how far it is: the distinct texts embedded, then the
+    steps measured (total = distinct texts + steps), for a bar or the app's "Measuring… n/m".
 
     With ``by`` (one of :data:`SPLITS`), the per-step measures are also taken within each
     value of that idea column (each model of a mixed population, say): those rows carry the
@@ -96,7 +100,11 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
     ideas = population_ideas(all_ideas).sort("step", "agent_id")
     rows: list[dict] = []
     if ideas.height:
-        X = embed_texts(ideas["text"].to_list(), embedder, cache_dir=run.path / "embeddings")
+        texts_all = ideas["text"].to_list()
+        n_texts, n_steps = len(set(texts_all)), ideas["step"].n_unique()
+        total = n_texts + n_steps
+        tell = (lambda done, _of: progress(done, total)) if progress is not None else None
+        X = embed_texts(texts_all, embedder, cache_dir=run.path / "embeddings", progress=tell)
         # a text with no word in a TF-IDF vocabulary has no direction: count it, measure the rest
         keep = np.linalg.norm(X, axis=1) > 0
         if not keep.all():
@@ -106,12 +114,14 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
         for r in dynamics.per_step(ideas, X).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": r["metric"], "value": float(r["value"])})
         steps = ideas["step"].to_numpy()
-        for step in np.unique(steps):
+        for done, step in enumerate(np.unique(steps), start=1):
             mask = steps == step
             texts = ideas.filter(pl.col("step") == int(step))["text"].to_list()
             for metric, value in step_metrics(texts, X[mask], resample_m=resample_m, repeats=repeats,
                                               rng=rng).items():
                 rows.append({"step": int(step), "metric": metric, "value": value})
+            if progress is not None:
+                progress(n_texts + done, total)
         traits = dynamics.text_traits(ideas).join(ideas.select("idea_id", "step"), on="idea_id")
         for r in traits.group_by("step").agg(pl.col("chars").mean(), pl.col("sentiment").mean()).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": "mean_chars", "value": float(r["chars"])})

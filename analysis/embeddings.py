@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -152,21 +153,44 @@ def _read_cache(path: Path) -> pl.DataFrame:
     return cached if {"key", "vector"} <= set(cached.columns) else empty
 
 
-def embed_texts(texts: list[str], embedder: Embedder, *, cache_dir: Path | None = None) -> np.ndarray:
+PROGRESS_CHUNK = 256  # texts embedded between two progress reports
+
+
+def _embed_chunked(embedder: Embedder, texts: list[str], progress: Callable[[int, int], None] | None,
+                   offset: int, total: int) -> np.ndarray:
+    """``embedder.embed`` in chunks, telling ``progress(done, total)`` after each; one call when
+    nobody listens (a TF-IDF space must see all its texts at once, and is fast anyway)."""
+    if progress is None or not embedder.cacheable or len(texts) <= PROGRESS_CHUNK:
+        vectors = embedder.embed(texts)
+        if progress is not None:
+            progress(offset + len(texts), total)
+        return vectors
+    parts = []
+    for start in range(0, len(texts), PROGRESS_CHUNK):
+        parts.append(embedder.embed(texts[start:start + PROGRESS_CHUNK]))
+        progress(offset + min(start + PROGRESS_CHUNK, len(texts)), total)
+    return np.concatenate(parts)
+
+
+def embed_texts(texts: list[str], embedder: Embedder, *, cache_dir: Path | None = None,
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Vectors for ``texts`` (row i for text i), embedding each distinct text once and
-    reusing the cache under ``cache_dir`` when the embedder allows it."""
+    reusing the cache under ``cache_dir`` when the embedder allows it. ``progress(done, total)``
+    hears of the distinct texts as they are embedded (cached ones count as done at once)."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     unique = list(dict.fromkeys(texts))
     if not embedder.cacheable or cache_dir is None:
-        vectors = dict(zip(unique, embedder.embed(unique), strict=True))
+        vectors = dict(zip(unique, _embed_chunked(embedder, unique, progress, 0, len(unique)), strict=True))
         return np.stack([vectors[t] for t in texts])
     path = _cache_file(cache_dir, embedder)
     cached = _read_cache(path)
     known = dict(zip(cached["key"].to_list(), cached["vector"].to_list(), strict=True))
     missing = [t for t in unique if _key(t) not in known]
+    if progress is not None:
+        progress(len(unique) - len(missing), len(unique))
     if missing:
-        fresh = embedder.embed(missing)
+        fresh = _embed_chunked(embedder, missing, progress, len(unique) - len(missing), len(unique))
         new = pl.DataFrame({"key": [_key(t) for t in missing], "vector": [v.tolist() for v in fresh]},
                            schema={"key": pl.String, "vector": pl.List(pl.Float32)})
         write_parquet(path, pl.concat([cached, new]))

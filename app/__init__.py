@@ -46,13 +46,22 @@ def _warm_imports(done: threading.Event) -> None:
         done.set()
 
 
+def _measure_spec(given: str | None) -> str | None:
+    spec = given or os.environ.get("CULTURESIM_MEASURE_EMBEDDER", "").strip() or "best"
+    return None if spec == "off" else spec
+
+
 def create_app(results_dir: str | Path | None = None, *, title: str = "culturesim",
-               allow_key_env: tuple[str, ...] | list[str] = (), hosts: frozenset[str] | None = None):
+               allow_key_env: tuple[str, ...] | list[str] = (), hosts: frozenset[str] | None = None,
+               measure_embedder: str | None = None):
     """A Dash app over one results folder (default: $CULTURESIM_RESULTS, else ./results).
 
     ``allow_key_env``: the environment variables a scenario started here may name as
     ``llm.api_key_env`` (and the only ones of the app's its jobs see). ``hosts``: the names the
-    Host header may carry (default: loopback, plus $CULTURESIM_ALLOWED_HOSTS); see app.guard."""
+    Host header may carry (default: loopback, plus $CULTURESIM_ALLOWED_HOSTS); see app.guard.
+    ``measure_embedder``: what a finished run found unmeasured is measured with in the
+    background (app.measuring; ``best``: MiniLM if installed, else TF-IDF; ``off``: it is not),
+    also for the runs started here; default: $CULTURESIM_MEASURE_EMBEDDER, else ``best``."""
     import dash
     from dash import Input, Output, dcc, html
 
@@ -65,7 +74,8 @@ def create_app(results_dir: str | Path | None = None, *, title: str = "culturesi
     app = dash.Dash(__name__, use_pages=True, pages_folder="", suppress_callback_exceptions=True, title=title,
                     assets_folder=str(Path(__file__).parent / "assets"), update_title=None)
     app.server.config["CULTURESIM_RESULTS"] = res
-    app.server.config["CULTURESIM_LAUNCHER"] = Launcher(res, allow_key_env=allow_key_env)
+    app.server.config["CULTURESIM_LAUNCHER"] = Launcher(res, allow_key_env=allow_key_env,
+                                                                measure_embedder=_measure_spec(measure_embedder))
     if hosts is None:
         hosts = allowed_hosts(extra=os.environ.get(ALLOWED_HOSTS_ENV, "").split(","))
     install_host_check(app.server, hosts)

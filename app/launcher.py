@@ -62,7 +62,7 @@ class Validated:
 @dataclass
 class Job:
     id: str
-    what: str  # run | sweep | analyze
+    what: str  # run | sweep | analyze | measure
     target: str  # the run or sweep id it writes (inside the results folder)
     command: list[str]
     log: Path
@@ -94,12 +94,15 @@ def new_id(name: str) -> str:
 
 
 class Launcher:
-    def __init__(self, res: Results, grace_s: float = GRACE_S, allow_key_env: tuple[str, ...] | list[str] = ()):
+    def __init__(self, res: Results, grace_s: float = GRACE_S, allow_key_env: tuple[str, ...] | list[str] = (),
+                 measure_embedder: str | None = "best"):
         self.res = res
+        self.measure_embedder = measure_embedder  # what app.measuring measures with; None: it does not
         self.grace_s = grace_s
         self.allow_key_env = tuple(dict.fromkeys(allow_key_env))
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._measure_lock = threading.Lock()
 
     @property
     def app_dir(self) -> Path:
@@ -189,14 +192,35 @@ class Launcher:
         if is_sweep:
             target = new_id(f"{name}-sweep")
             return self._spawn("sweep", target, ["sweep", str(file), "--out", str(self.res.root / target), "-q",
-                                                 *self.confine_args()])
+                                                 *self.measure_args(), *self.confine_args()])
         target = new_id(name)
         return self._spawn("run", target, ["run", str(file), "--out", str(self.res.root), "--set",
-                                           f"output.run_id={target}", "-q", *self.confine_args()])
+                                           f"output.run_id={target}", "-q", *self.measure_args(),
+                                           *self.confine_args()])
 
     def start_analyze(self, rel: str, embedder: str = "tfidf") -> Job:
         path = self.res.resolve(rel)
         return self._spawn("analyze", rel, ["analyze", str(path), "--embedder", embedder, "-q"])
+
+    def measure_args(self) -> list[str]:
+        """A run or sweep started here measures what it finishes as the app would."""
+        return ["--measure-embedder", self.measure_embedder or "off"]
+
+    def measuring(self, rel: str) -> Job | None:
+        """The latest measuring job this app started for the run, if any."""
+        found = [j for j in self.listing() if j.what == "measure" and j.target == rel]
+        return found[0] if found else None
+
+    def start_measure(self, rel: str) -> Job:
+        """``culturesim measure RUN --if-unmeasured`` (app.measuring), unless this app's own
+        job for the run is still running; the job's lock keeps other processes out."""
+        with self._measure_lock:
+            job = self.measuring(rel)
+            if job is not None and job.state() == "running":
+                return job
+            path = self.res.resolve(rel)
+            return self._spawn("measure", rel, ["measure", str(path), "--if-unmeasured", "-q",
+                                                "--embedder", self.measure_embedder or "best"])
 
     def cancel(self, job_id: str) -> bool:
         job = self.jobs.get(job_id)

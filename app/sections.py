@@ -122,10 +122,12 @@ def finite(values: list) -> list:
     return [v if v is not None and math.isfinite(v) else None for v in values]
 
 
-def whole_steps(fig: go.Figure, steps: list) -> go.Figure:
-    """Ticks on whole steps (no 0.5) while there are few enough to label each."""
-    if len(steps) <= 30:
-        fig.update_xaxes(dtick=1)
+def whole_steps(fig: go.Figure, steps: list, **where) -> go.Figure:
+    """Integer ticks on a step axis, for every figure with one (the pages' and the kinds'):
+    a tick on each step while there are few enough to label each, else Plotly's own spacing
+    from step 0, and always labels without decimals (no 1.5 when zoomed in). ``where``
+    (``row=``, ``col=``) picks the axes of a figure with subplots; default: all its x axes."""
+    fig.update_xaxes(tickformat="d", tick0=0, dtick=1 if len(set(steps)) <= 30 else None, **where)
     return fig
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -110,12 +111,70 @@ def cmd_run(args) -> int:
             run = runner.start(loaded, out=args.out, base_dir=Path(args.file).resolve().parent,
                                show_progress=not args.quiet)
     print(run.path)
-    reason = run.read_manifest().get("stop_reason")
+    manifest = run.read_manifest()
+    if manifest.get("status") == "done" and _measuring(args):
+        _measure_after([run], _measuring(args), quiet=args.quiet)
+    reason = manifest.get("stop_reason")
     if reason:
         print(f"stopped: {reason}; continue with: culturesim run --resume {run.path} --max-total-tokens N "
               f"(or none)", file=sys.stderr)
         return EXIT_BUDGET
     return 0
+
+
+MEASURE_ENV = "CULTURESIM_MEASURE_EMBEDDER"  # the default of --measure-embedder; "off": --no-measure
+
+
+def _measuring(args) -> str | None:
+    """The embedder spec run, sweep and app measure finished runs with, or None when off."""
+    spec = args.measure_embedder or os.environ.get(MEASURE_ENV, "").strip() or "best"
+    return None if args.no_measure or spec == "off" else spec
+
+
+def _measure_after(runs: list, embedder: str, *, quiet: bool) -> None:
+    """Measure finished runs as ``culturesim analyze`` would (analysis.measure): a failure, or
+    analysis not installed, is a line on stderr and recorded in the run's measure.json; the
+    run stays done and the exit code is the run's."""
+    try:
+        from analysis.measure import measure_runs
+    except ImportError as exc:
+        print(f"note: runs not measured: analysis needs its extra packages ({exc.name}): "
+              f"pip install 'culturesim[analysis]'", file=sys.stderr)
+        return
+    try:
+        measure_runs(runs, embedder=embedder, show_progress=not quiet)
+    except KeyboardInterrupt:
+        print("measuring interrupted; the run is done. Measure it with: culturesim analyze <run folder>",
+              file=sys.stderr)
+
+
+def cmd_measure(args) -> int:
+    """``culturesim measure``: what run does at its end, for runs finished without it; the
+    app starts it for a finished run it finds unmeasured (once: see analysis.measure)."""
+    try:
+        from analysis.measure import measure_runs
+    except ImportError as exc:
+        return _fail([f"measuring needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    from culturesim.store import runs_under
+
+    runs = runs_under(args.path)
+    if not runs:
+        return _fail([f"{args.path}: no run folders here (a run folder has a manifest.json)"])
+    finished = [r for r in runs if _status(r) == "done"]
+    if args.if_unmeasured:
+        finished = [r for r in finished if not (r.path / "metrics.parquet").is_file()]
+    outcomes = measure_runs(finished, embedder=args.embedder, show_progress=not args.quiet,
+                            only_if_unmeasured=args.if_unmeasured)
+    return EXIT_FAILED if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _status(run) -> str | None:
+    from culturesim.store import RunError
+
+    try:
+        return run.read_manifest().get("status")
+    except RunError:
+        return None
 
 
 def token_cap(value: str) -> list[int | None]:
@@ -166,6 +225,12 @@ def cmd_sweep(args) -> int:
     index = run_sweep(sweep, engine=args.engine, workers=args.workers, address=args.address,
                       progress=not args.quiet)
     counts = index["status"].value_counts().sort("status").rows()
+    if _measuring(args):
+        from culturesim.store import RunDir
+
+        done = [RunDir(folder / rid) for rid, state in zip(index["run_id"], index["status"], strict=True)
+                if state == "done"]
+        _measure_after(done, _measuring(args), quiet=args.quiet)
     print(f"{folder}: " + ", ".join(f"{n} {state}" for state, n in counts))
     return 0 if set(index["status"]) == {"done"} else EXIT_FAILED
 
@@ -397,8 +462,9 @@ def cmd_app(args) -> int:
     if args.host.strip("[]") in ("0.0.0.0", "::") and hosts == allowed_hosts():
         print("warning: serving every interface, but only loopback names are accepted in the Host header; "
               "add --allow-host NAME for each name or address clients use", file=sys.stderr)
-    create_app(folder, allow_key_env=args.allow_key_env, hosts=hosts).run(host=args.host, port=args.port,
-                                                                          debug=False)
+    embedder = _measuring(args) or "off"
+    create_app(folder, allow_key_env=args.allow_key_env, hosts=hosts, measure_embedder=embedder).run(
+        host=args.host, port=args.port, debug=False)
     return 0
 
 
@@ -408,6 +474,15 @@ def _confine_options(command: argparse.ArgumentParser) -> None:
                          help="every file the scenario names must lie inside DIR (symlinks followed)")
     command.add_argument("--allow-key-env", action="append", default=[], metavar="NAME",
                          help="with --confine: an environment variable llm.api_key_env may name (repeatable)")
+
+
+def _measure_options(command: argparse.ArgumentParser) -> None:
+    """run and sweep measure what they finish (analysis.measure) unless told not to."""
+    command.add_argument("--no-measure", action="store_true",
+                         help="do not measure the finished run(s) (culturesim analyze does it later)")
+    command.add_argument("--measure-embedder", metavar="SPEC",
+                         help="embedder for that measuring: best (MiniLM if installed, else TF-IDF; default, "
+                              f"or ${MEASURE_ENV}), any culturesim analyze --embedder value, or off")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -424,6 +499,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--max-total-tokens", type=token_cap, metavar="N|none",
                      help="token budget (llm.max_total_tokens); with --resume, replaces the run's own")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _measure_options(run)
     run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help="run every cell and replicate of a scenario's sweep block")
@@ -435,6 +511,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--address", help="Ray cluster to join (e.g. auto); default: start a local Ray")
     sweep.add_argument("--dry-run", action="store_true", help="print the cells and the number of runs")
     sweep.add_argument("-q", "--quiet", action="store_true")
+    _measure_options(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
     val = sub.add_parser("validate", help="check a scenario file without running it")
@@ -463,6 +540,14 @@ def parser() -> argparse.ArgumentParser:
     analyze.add_argument("-q", "--quiet", action="store_true")
     analyze.set_defaults(func=cmd_analyze)
 
+    meas = sub.add_parser("measure", help="measure finished runs as culturesim run does at its end "
+                                          "(best embedder, one process per run at a time)")
+    meas.add_argument("path", help="a run folder or a folder of runs")
+    meas.add_argument("--embedder", default="best", help="best (default), or any culturesim analyze --embedder value")
+    meas.add_argument("--if-unmeasured", action="store_true", help="leave runs that have metrics.parquet")
+    meas.add_argument("-q", "--quiet", action="store_true")
+    meas.set_defaults(func=cmd_measure)
+
     app = sub.add_parser("app", help="explore runs and sweeps in the browser (Dash app)")
     app.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
     app.add_argument("--port", type=int, default=8050)
@@ -473,6 +558,11 @@ def parser() -> argparse.ArgumentParser:
     app.add_argument("--allow-key-env", action="append", default=[], metavar="NAME",
                      help="an environment variable scenarios started from the app may name as llm.api_key_env "
                           "(repeatable); jobs see no other variable of the app's")
+    app.add_argument("--no-measure", action="store_true",
+                     help="do not measure finished, unmeasured runs in the background when a page opens them")
+    app.add_argument("--measure-embedder", metavar="SPEC",
+                     help=f"embedder for that measuring: best (MiniLM if installed, else TF-IDF; default, or "
+                          f"${MEASURE_ENV}), any culturesim analyze --embedder value, or off")
     app.set_defaults(func=cmd_app)
 
     # listed for --help; its arguments are parsed by analysis.price (see main)

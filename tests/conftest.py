@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+# runs finished by `culturesim run|sweep` (subprocesses too) and runs the app finds unmeasured
+# are measured in TF-IDF in tests, not MiniLM (torch's import alone is seconds per process);
+# tests of the default ("best") take this variable out of their environment
+os.environ.setdefault("CULTURESIM_MEASURE_EMBEDDER", "tfidf")
 
 
 def free_port() -> int:

@@ -1,8 +1,10 @@
 """Diversity: did the population diversify or converge, and did conditions differ?
 
-Metrics come from each run's metrics.parquet (``culturesim analyze``); a run not measured
-yet can be measured from here (TF-IDF, in the background). Lines are runs, or conditions
-of a sweep with a confidence band across replicate runs: mean ± t(0.975, n-1)·sd/√n at
+Metrics come from each run's metrics.parquet (``culturesim analyze``, or the measuring
+that ``culturesim run`` does at its end). A finished run found unmeasured is measured in the
+background as soon as this page opens it (app.measuring), with "Measuring… n/m" shown and the
+plot filling in when it is done; if that fails, the run can be measured from here (TF-IDF).
+Lines are runs, or conditions of a sweep with a confidence band across replicate runs: mean ± t(0.975, n-1)·sd/√n at
 each step, the run being the unit of replication.
 """
 
@@ -17,6 +19,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from app.data import condition_label
+from app.sections import whole_steps
 from app.ui import Notice, default_run, error_box, note_box, picker, plot_card, register_plot, results, run_options
 
 DEFAULT_METRICS = ("diversity", "vendi_score")
@@ -66,8 +69,8 @@ def data(sources, metrics, group, embedder) -> pl.DataFrame:
         raise Notice("Choose runs or a sweep.")
     frame, missing = long_metrics(sources if isinstance(sources, list) else [sources])
     if frame.is_empty():
-        raise Notice(f"Not measured yet: {', '.join(missing[:5])}. Use 'Measure' above, or run "
-                     f"culturesim analyze <run folder>.")
+        raise Notice(f"Not measured yet: {', '.join(missing[:5])}. Measuring starts by itself for a finished "
+                     f"run; else use 'Measure' above, or run culturesim analyze <run folder>.")
     if embedder:
         frame = frame.filter(pl.col("embedder") == embedder)
     frame = frame.filter(pl.col("metric").is_in(metrics or list(DEFAULT_METRICS)))
@@ -110,7 +113,7 @@ def figure(frame: pl.DataFrame, sources, metrics, group, embedder) -> go.Figure:
     fig.update_layout(template="plotly_white", height=max(360, 280 * len(metric_list)), uirevision="diversity",
                       margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.12})
     fig.update_xaxes(title_text="step", row=len(metric_list), col=1)
-    return fig
+    return whole_steps(fig, frame["step"].unique().to_list())
 
 
 def layout(run: str | None = None, **_):
@@ -131,7 +134,8 @@ def layout(run: str | None = None, **_):
                          className="cs-picker-small"),
         ]),
         html.Div(id="div-missing"),
-        dcc.Interval(id="div-tick", interval=3000, disabled=True),
+        dcc.Interval(id="div-tick", interval=1000, disabled=True),
+        dcc.Store(id="div-unmeasured"),  # the runs not measured yet: the plot redraws when it changes
         plot_card("div", "Metrics over steps", height=600),
     ])
 
@@ -142,30 +146,38 @@ def register(app) -> None:
     @app.callback(
         Output("div-metrics", "options"), Output("div-metrics", "value"), Output("div-embedder", "options"),
         Output("div-embedder", "value"), Output("div-missing", "children"), Output("div-tick", "disabled"),
-        Input("div-sources", "value"), Input("div-tick", "n_intervals"),
+        Output("div-unmeasured", "data"), Input("div-sources", "value"), Input("div-tick", "n_intervals"),
         State("div-metrics", "value"), State("div-embedder", "value"),
     )
     def _options(sources, _tick, chosen, embedder):
         try:
             frame, missing = long_metrics(sources or [])
         except Exception as exc:  # noqa: BLE001
-            return [], [], [], None, error_box(str(exc)), True
+            return [], [], [], None, error_box(str(exc)), True, no_update
         metrics = sorted(set(frame["metric"])) if frame.height else []
         embedders = sorted(set(frame["embedder"])) if frame.height else []
         keep = ([m for m in (chosen or []) if m in metrics] or [m for m in DEFAULT_METRICS if m in metrics]
                 or metrics[:1])
         embedder = embedder if embedder in embedders else ("minilm" if "minilm" in embedders else
                                                            (embedders[0] if embedders else None))
-        note = None
+        note, measuring = None, False
         if missing:
-            note = html.Div([
-                note_box(f"{len(missing)} run(s) not measured yet: {', '.join(missing[:4])}"
-                         f"{' ...' if len(missing) > 4 else ''}"),
-                html.Button("Measure them now (TF-IDF, in the background)", id="div-measure", className="cs-button"),
-                html.Span(id="div-measure-msg", className="cs-hint"),
-            ])
+            from app.measuring import ensure_measured
+
+            standings = ensure_measured(results(), _launcher(), missing)
+            measuring = any(s.state == "measuring" for s in standings)
+            stuck = [s for s in standings if s.state != "measuring"]
+            lines = [note_box(s.line()) for s in standings if s.state == "measuring"][:4]
+            if stuck:  # failed, or not finished: the fallback, by hand
+                lines += [note_box(f"{len(stuck)} run(s) not measured: "
+                                   + "; ".join(s.line() for s in stuck[:4]) + (" ..." if len(stuck) > 4 else "")),
+                          html.Button("Measure them now (TF-IDF, in the background)", id="div-measure",
+                                      className="cs-button"),
+                          html.Span(id="div-measure-msg", className="cs-hint")]
+            note = html.Div(lines, className="cs-measuring" if measuring else "cs-unmeasured")
         running = any(j.what == "analyze" and j.state() == "running" for j in _launcher().listing())
-        return metrics, keep, embedders, embedder, note, not (missing and running)
+        return (metrics, keep, embedders, embedder, note, not (missing and (running or measuring)),
+                sorted(missing))
 
     @app.callback(Output("div-measure-msg", "children"), Output("div-tick", "disabled", allow_duplicate=True),
                   Input("div-measure", "n_clicks"), State("div-sources", "value"), prevent_initial_call=True)
@@ -179,7 +191,11 @@ def register(app) -> None:
         return f"measuring {len(missing)} run(s)...", False
 
     register_plot(app, "div", [Input("div-sources", "value"), Input("div-metrics", "value"),
-                               Input("div-group", "value"), Input("div-embedder", "value")], data, figure)
+                               Input("div-group", "value"), Input("div-embedder", "value"),
+                               Input("div-unmeasured", "data")],
+                  lambda sources, metrics, group, embedder, _unmeasured: data(sources, metrics, group, embedder),
+                  lambda frame, sources, metrics, group, embedder, _unmeasured: figure(frame, sources, metrics, group,
+                                                                                       embedder))
 
 
 def _launcher():

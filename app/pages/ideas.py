@@ -20,6 +20,7 @@ from plotly.colors import qualitative
 
 from app.data import DataError, Refused, condition_label
 from app.kinds import kinds_with_ideas
+from app.sections import whole_steps
 from app.similarity import MAX_IDEAS, heatmap_data, heatmap_figure
 from app.ui import (
     Notice,
@@ -147,10 +148,10 @@ def family_figure(tree: pl.DataFrame, rel, idea, generations) -> go.Figure:
             marker={"color": color, "size": size, "line": {"width": 1, "color": "#333"}},
             hovertext=[f"{hover_text(r['idea_id'])} · step {r['step']} · agent {r['agent_id']}"
                        f"<br>{hover_text(r['text'])}" for r in part.iter_rows(named=True)], hoverinfo="text"))
-    fig.update_layout(template="plotly_white", title=f"family of {idea}", xaxis={"title": "step", "dtick": 1},
+    fig.update_layout(template="plotly_white", title=f"family of {idea}", xaxis={"title": "step"},
                       yaxis={"visible": False}, margin={"l": 40, "r": 20, "t": 40, "b": 40},
                       hoverlabel={"align": "left"})
-    return fig
+    return whole_steps(fig, tree["step"].to_list())
 
 
 def project(sample: pl.DataFrame, embedder: str) -> np.ndarray:

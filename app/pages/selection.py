@@ -14,6 +14,7 @@ import polars as pl
 from dash import Input, Output, dcc, html
 
 from app.kinds import price_source
+from app.sections import whole_steps
 from app.ui import Notice, default_run, picker, plot_card, register_plot, results, run_options
 
 TERMS = {"between": "#1f77b4", "within": "#9467bd", "transmission": "#ff7f0e", "innovation": "#2ca02c"}
@@ -51,9 +52,9 @@ def figure(frame: pl.DataFrame, rel, trait, grouping) -> go.Figure:
                              line={"color": "black", "width": 2}))
     fig.update_layout(barmode="relative", template="plotly_white", uirevision=f"{rel}",
                       title=f"change in mean {trait} from the step before, by cause",
-                      xaxis={"title": "step", "dtick": 1 if len(x) <= 30 else None}, yaxis={"title": "Δ mean trait"},
+                      xaxis={"title": "step"}, yaxis={"title": "Δ mean trait"},
                       margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.15})
-    return fig
+    return whole_steps(fig, x)
 
 
 def layout(run: str | None = None, **_):
