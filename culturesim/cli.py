@@ -136,6 +136,8 @@ def _measure_after(runs: list, embedder: str, *, quiet: bool) -> None:
     analysis not installed, is a line on stderr and recorded in the run's measure.json; the
     run stays done and the exit code is the run's."""
     try:
+        import sklearn  # noqa: F401 - TF-IDF, the least any measure needs (the analysis extra)
+
         from analysis.measure import measure_runs
     except ImportError as exc:
         print(f"note: runs not measured: analysis needs its extra packages ({exc.name}): "
