@@ -241,7 +241,7 @@ def compare_sweep(path: str | Path, metric: str | None = None, *, summary: str =
     the metric and embedder used (the defaults when not given: diversity, MiniLM where measured)."""
     index, metrics, unmeasured = read_sweep(path)
     if metrics.is_empty():
-        raise CompareError(f"{path}: no run of this sweep is measured yet: run culturesim analyze {path}")
+        raise CompareError(f"{path}: the runs of this sweep are not measured yet: run culturesim analyze {path}")
     embedders = sorted(set(metrics["embedder"].to_list()))
     embedder = embedder or default_embedder(embedders)
     if embedder not in embedders:
