@@ -9,6 +9,7 @@ Field names may contain dots (swept parameter names): dot notation (nested field
 
 from __future__ import annotations
 
+import dash_ag_grid as dag  # at import: Dash refuses a component library first imported in a callback
 import polars as pl
 
 NUMBER_FORMAT = {"function": "params.value == null ? '' : d3.format('.4~g')(params.value)"}
@@ -32,17 +33,18 @@ def column_defs(frame: pl.DataFrame) -> list[dict]:
 def grid(id_, frame: pl.DataFrame, *, filename: str, page_size: int | None = None, persistence=None,
          height: int | None = None):
     """An AgGrid of ``frame`` whose CSV export (``exportDataAsCsv``) is named ``filename``."""
-    import dash_ag_grid as dag
-
     from app.ui import csv_ready
 
     options = {"suppressFieldDotNotation": True, "domLayout": "autoHeight" if height is None else "normal",
-               "enableCellTextSelection": True}
+               "enableCellTextSelection": True, "suppressColumnVirtualisation": True}
     if page_size:
         options |= {"pagination": True, "paginationPageSize": page_size,
                     "paginationPageSizeSelector": sorted({page_size, 20, 50, 100})}
     extra = {"persistence": persistence, "persistence_type": "session",
              "persisted_props": ["filterModel", "columnState"]} if persistence is not None else {}
+    # booleans as words: AG Grid would draw a checkbox, which has no text to read or search
+    frame = frame.with_columns(pl.col(pl.Boolean).replace_strict({True: "true", False: "false"},
+                                                                  return_dtype=pl.String))
     return dag.AgGrid(
         id=id_, rowData=csv_ready(frame).to_dicts(), columnDefs=column_defs(frame),
         defaultColDef={"sortable": True, "filter": True, "floatingFilter": True, "resizable": True,
