@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 
 import dash_ag_grid as dag
 import numpy as np
@@ -404,3 +405,60 @@ def test_run_page_shows_every_section(res, root):
         notes = [c for c in walk(page) if getattr(c, "className", None) == "cs-note"]
         assert len(notes) == 5 and all(re.search(r"No (repertoire|episode) recorded yet", n.children) for n in notes)
         assert not [c for c in walk(page) if getattr(c, "className", None) == "cs-error"]
+
+
+@pytest.mark.timeout(240)
+def test_goals_grid_in_the_browser_filters_and_exports_csv(root, tmp_path):
+    """The goals table as a user sees it: AG Grid rows in headless Chromium, the language model's
+    markup shown as text (never run), a filter, and the export button writing the filtered rows."""
+    from conftest_app import chrome_options, need_browser
+
+    need_browser()
+    from dash.testing.application_runners import ThreadedRunner
+    from dash.testing.composite import DashComposite
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    from app import create_app
+
+    rep = pl.read_parquet(root / "at-evil" / "repertoire.parquet")
+    last = rep.filter(pl.col("step") == 6)
+    app = create_app(root)
+    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
+                                                   options=[chrome_options()], download_path=str(tmp_path),
+                                                   percy_run=False, wait_timeout=30) as duo:
+        duo.start_server(app)
+        duo.driver.get(duo.server_url + "/run?run=at-evil")
+        grid = '[id=\'{"index":"at-goals","role":"cs-grid"}\']'
+        goals = f"return [...document.querySelectorAll(`{grid} .ag-center-cols-container [col-id=goal]`)]" \
+                ".map(c => c.innerText)"
+        duo.wait_for_element(f"{grid} .ag-row", timeout=60)
+        shown = duo.driver.execute_script(goals)
+        assert EVIL in shown and len(shown) == min(20, last.height)  # first page of 20
+        assert duo.driver.execute_script("return window.__pwned") is None
+        # the floating filter of the source column narrows the rows in the browser (and stays through
+        # the Run page's re-renders: the grid keeps its filter model by persistence)
+        imagined = last.filter(pl.col("source") == "imagine").height
+        box = f"{grid} .ag-floating-filter[col-id=source] input"
+        deadline = time.monotonic() + 30
+        while len(duo.driver.execute_script(goals)) != min(20, imagined) and time.monotonic() < deadline:
+            try:  # the Run page re-renders every 3 s: a box replaced under the typing is typed into again
+                field = duo.driver.find_element(By.CSS_SELECTOR, box)
+                if field.get_attribute("value") != "imagined":
+                    field.clear()
+                    field.send_keys("imagined")
+            except (StaleElementReferenceException, NoSuchElementException):
+                pass
+            time.sleep(0.5)
+        assert len(duo.driver.execute_script(goals)) == min(20, imagined)
+        time.sleep(4)  # past the next re-render: the grid keeps its filter (persistence of filterModel)
+        assert len(duo.driver.execute_script(goals)) == min(20, imagined)
+        button = duo.driver.find_element(By.CSS_SELECTOR, '[id=\'{"index":"at-goals","role":"cs-grid-export"}\']')
+        duo.driver.execute_script("arguments[0].click()", button)
+        target = tmp_path / "goals-at-evil.csv"
+        deadline = time.monotonic() + 15
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        exported = pl.read_csv(target)
+        assert exported.height == imagined and set(exported["source"]) == {"imagined"}  # all pages, filtered
+        assert set(exported["goal"]) == set(last.filter(pl.col("source") == "imagine")["goal"])
