@@ -515,7 +515,7 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("sweep", help="a sweep folder (made by culturesim sweep, measured by culturesim analyze)")
     cmp.add_argument("--metric", help="metric to compare (default: diversity)")
     cmp.add_argument("--baseline", metavar="KEY=VALUE",
-                     help="the baseline condition, e.g. culture.operation=combine "
+                     help="the baseline condition, a swept key and one of its values "
                           "(default: each parameter's first value)")
     cmp.add_argument("--summary", choices=["last", "mean", "run"], default="last",
                      help="each run's value for the effect sizes: last step (default), mean over steps, run-level")
