@@ -273,6 +273,7 @@ def mixed_slopes(
     step: str = "step",
     condition: str = "condition",
     group: str = "run_id",
+    baseline=None,
 ) -> pl.DataFrame:
     """Per-condition slope of ``value`` over ``step`` from a mixed model with a random intercept per group.
 
@@ -288,6 +289,11 @@ def mixed_slopes(
     condition), n_obs, converged (optimiser converged with a positive-definite Hessian) and
     fit_warnings (statsmodels' messages, e.g. a random-intercept variance on the boundary at zero,
     kept as data instead of printed).
+
+    With ``baseline`` (one of the conditions), each row also has its slope's difference from the
+    baseline's slope from the same fit: slope_diff, diff_se (L' V L with L the difference of the two
+    contrasts), diff_z and diff_p (Wald, two-sided); null on the baseline's own row. The model is the
+    same whichever condition is its reference, so the slopes do not depend on the baseline.
     """
     _check_columns(frame, [value, step, condition, group])
     n_groups_total = frame[group].n_unique()
@@ -297,6 +303,8 @@ def mixed_slopes(
             f"got {n_groups_total}"
         )
     levels = sorted(frame[condition].unique().to_list())
+    if baseline is not None and baseline not in levels:
+        raise ValueError(f"baseline {baseline!r} not among conditions {levels}")
     code_of = {level: i for i, level in enumerate(levels)}
     # Internal column names keep the formula safe whatever the caller's names or condition labels.
     data = pl.DataFrame(
@@ -316,30 +324,48 @@ def mixed_slopes(
     beta = result.fe_params.to_numpy()
     cov = result.cov_params().loc[names, names].to_numpy()
 
-    rows = []
-    for level, code in code_of.items():
+    def contrast_of(code: int) -> np.ndarray:
         contrast = np.zeros(len(names))
         contrast[names.index("_t")] = 1.0
         if code > 0:
             contrast[names.index(f"_t:C(_c)[T.{code}]")] = 1.0
-        slope = float(contrast @ beta)
-        se = float(np.sqrt(contrast @ cov @ contrast))
-        z = slope / se if se > 0 else float("nan")
+        return contrast
+
+    def wald(contrast: np.ndarray) -> tuple[float, float, float, float]:
+        estimate = float(contrast @ beta)
+        se = float(np.sqrt(max(float(contrast @ cov @ contrast), 0.0)))
+        z = estimate / se if se > 0 else float("nan")
+        p = float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
+        return estimate, se, z, p
+
+    rows = []
+    for level, code in code_of.items():
+        contrast = contrast_of(code)
+        slope, se, z, p = wald(contrast)
         in_level = frame.filter(pl.col(condition) == level)
+        diff = {}
+        if baseline is not None:
+            if level == baseline:
+                diff = {"slope_diff": None, "diff_se": None, "diff_z": None, "diff_p": None}
+            else:
+                d, d_se, d_z, d_p = wald(contrast - contrast_of(code_of[baseline]))
+                diff = {"slope_diff": d, "diff_se": d_se, "diff_z": d_z, "diff_p": d_p}
         rows.append(
             {
                 "condition": level,
                 "slope": slope,
                 "se": se,
                 "z": z,
-                "p_value": float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else float("nan"),
+                "p_value": p,
                 "n_groups": in_level[group].n_unique(),
                 "n_obs": in_level.height,
                 "converged": converged,
                 "fit_warnings": "; ".join(messages),
+                **diff,
             }
         )
-    return pl.DataFrame(rows)
+    schema = {"slope_diff": pl.Float64, "diff_se": pl.Float64, "diff_z": pl.Float64, "diff_p": pl.Float64}
+    return pl.DataFrame(rows, schema_overrides={k: v for k, v in schema.items() if baseline is not None})
 
 
 # --------------------------------------------------------------------------------------------------

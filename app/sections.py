@@ -95,6 +95,10 @@ def register(app) -> None:
         same.update({})
         return graph_config(id_["index"], fmt), same
 
+    from app import grid
+
+    grid.register(app)  # the export buttons of the sections' tables
+
 
 # ------------------------------------------------------------------------------ caching
 

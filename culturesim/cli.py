@@ -369,6 +369,54 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """A sweep's conditions against a baseline: analysis.compare's tables, as the app's Compare shows them."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        from analysis.compare import CompareError, compare_sweep
+    except ImportError as exc:
+        return _fail([f"compare needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    try:
+        tables, unmeasured, metric, embedder = compare_sweep(args.sweep, args.metric, summary=args.summary,
+                                                             embedder=args.embedder, baseline=args.baseline)
+    except CompareError as exc:
+        return _fail([str(exc)])
+    if unmeasured:
+        print(f"warning: {len(unmeasured)} run(s) not measured, left out (culturesim analyze {args.sweep}): "
+              f"{', '.join(unmeasured)}", file=sys.stderr)
+    console = Console(width=220)
+    console.print(f"{args.sweep}: {metric} ({args.summary}), embedder {embedder}, "
+                  f"{tables.per_run.height} runs; baseline "
+                  + ", ".join(f"{k}={v}" for k, v in tables.baselines.items()))
+    for title, frame in (("effect sizes", tables.effects), ("slopes over steps (random intercept per run)",
+                                                            tables.slopes)):
+        table = Table(*frame.columns, title=title)
+        for row in frame.iter_rows():
+            table.add_row(*(_cell(v) for v in row))
+        console.print(table)
+    if args.csv:
+        _write_compare_csv(tables, Path(args.csv))
+    return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _write_compare_csv(tables, path: Path) -> None:
+    """Both tables in one file: a ``table`` column says which (effects or slopes)."""
+    import polars as pl
+
+    parts = [frame.with_columns(pl.lit(name).alias("table")) for name, frame in
+             (("effects", tables.effects), ("slopes", tables.slopes)) if not frame.is_empty()]
+    out = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    out.select(["table"] + [c for c in out.columns if c != "table"]).write_csv(path)
+
+
 def _price(argv: list[str]) -> int:
     try:
         from analysis.price import main as price_main
@@ -549,6 +597,17 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--if-unmeasured", action="store_true", help="leave runs that have metrics.parquet")
     meas.add_argument("-q", "--quiet", action="store_true")
     meas.set_defaults(func=cmd_measure)
+    cmp = sub.add_parser("compare", help="a sweep's conditions against a baseline: effect sizes and slopes over steps")
+    cmp.add_argument("sweep", help="a sweep folder (made by culturesim sweep, measured by culturesim analyze)")
+    cmp.add_argument("--metric", help="metric to compare (default: diversity)")
+    cmp.add_argument("--baseline", metavar="KEY=VALUE",
+                     help="the baseline condition, a swept key and one of its values "
+                          "(default: each parameter's first value)")
+    cmp.add_argument("--summary", choices=["last", "mean", "run"], default="last",
+                     help="each run's value for the effect sizes: last step (default), mean over steps, run-level")
+    cmp.add_argument("--embedder", help="the embedding space of the metrics (default: minilm where measured)")
+    cmp.add_argument("--csv", metavar="FILE", help="also write both tables to FILE (column 'table' says which)")
+    cmp.set_defaults(func=cmd_compare)
 
     app = sub.add_parser("app", help="explore runs and sweeps in the browser (Dash app)")
     app.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")

@@ -141,7 +141,8 @@ def test_each_page_loads_on_real_runs(browser_app, path, graph):
 def test_compare_shows_effect_sizes_and_csv_downloads(browser_app):
     duo = browser_app
     visit(duo, "/compare?run=grid-sweep")
-    table = wait_until(lambda: duo.driver.find_elements(By.CSS_SELECTOR, "#cmp-effects table"), what="effects")
+    table = wait_until(lambda: duo.driver.find_elements(By.CSS_SELECTOR, "#cmp-effects-grid .ag-row"),
+                       what="effects")
     assert "culture.operation" in table[0].text and "transform" in table[0].text
     wait_until(lambda: traces(duo, "cmp") > 0, what="compare plot")
     duo.find_element("#cmp-csv-btn").click()

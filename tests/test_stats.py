@@ -242,6 +242,30 @@ def test_mixed_slopes_single_condition_matches_ols_without_run_effect():
     assert out["n_groups"][0] == 8
 
 
+def test_mixed_slopes_difference_from_a_chosen_baseline_matches_statsmodels():
+    """slope_diff / diff_se / diff_p for each condition against the baseline are the interaction
+    coefficient, its SE and p of statsmodels' own fit with that baseline as reference."""
+    import statsmodels.formula.api as smf
+
+    truth = {"a": 0.1, "b": 0.4, "c": 0.1}
+    frame = simulate_runs(truth, runs_per_condition=6, steps=8, seed=3)
+    out = mixed_slopes(frame, value="diversity", step="t", condition="exposure", group="chain", baseline="b")
+    data = frame.to_pandas()
+    ref = smf.mixedlm("diversity ~ t * C(exposure, Treatment(reference='b'))", data,
+                      groups=data["chain"]).fit(reml=True)
+    for row in out.iter_rows(named=True):
+        if row["condition"] == "b":
+            assert row["slope_diff"] is None and row["diff_p"] is None
+            continue
+        name = f"t:C(exposure, Treatment(reference='b'))[T.{row['condition']}]"
+        assert row["slope_diff"] == pytest.approx(ref.fe_params[name], abs=1e-5)
+        assert row["diff_se"] == pytest.approx(ref.bse_fe[name], rel=1e-3)
+        assert row["diff_p"] == pytest.approx(ref.pvalues[name], abs=1e-6)
+        assert row["slope_diff"] == pytest.approx(truth[row["condition"]] - truth["b"], abs=0.02)
+    with pytest.raises(ValueError, match="baseline 'z' not among"):
+        mixed_slopes(frame, value="diversity", step="t", condition="exposure", group="chain", baseline="z")
+
+
 def test_mixed_slopes_needs_two_groups():
     frame = simulate_runs({"a": 0.3, "b": 0.1}, runs_per_condition=1)
     frame = frame.with_columns(pl.lit("run-0").alias("chain"))

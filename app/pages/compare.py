@@ -2,9 +2,9 @@
 
 Each run is summarised by one number (the metric at its last step, its mean over steps,
 or a run-level metric such as diversity_slope); runs are the units. For each swept
-parameter the first value is the baseline and every other value is compared with it by
-analysis.stats.compare_conditions (difference of means with bootstrap CI, Cliff's delta,
-permutation p, Holm-adjusted), pooling over the other parameters of a grid.
+parameter every value is compared with the baseline value (the first, or the one the user
+picks) and the metric's slope over steps is fitted per condition with a random intercept per
+run. The numbers are analysis.compare's, the same function ``culturesim compare`` prints.
 """
 
 from __future__ import annotations
@@ -16,50 +16,61 @@ import polars as pl
 from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
+from analysis.compare import SUMMARIES, CompareError, compare_tables, conditions, normalised
+from app.grid import grid
 from app.kinds import COMPARE_CARDS
-from app.ui import Notice, csv_ready, message_for, picker, plot_card, register_plot, results, table
+from app.ui import Notice, csv_ready, message_for, picker, plot_card, register_plot, results
 
-SUMMARIES = {"last": "value at the last step", "mean": "mean over steps", "run": "run-level value (no step)"}
-N_RESAMPLES = 2000
+TABLES = {"effects": ("Effect sizes (each value against the baseline value, runs as units)", "effect_sizes.csv"),
+          "slopes": ("Slopes over steps (mixed model, random intercept per run) and their difference from "
+                     "the baseline's", "slopes.csv")}
 
 
-def per_run(sweep, metric, summary, embedder) -> pl.DataFrame:
-    """run_id, the swept parameters, value: one row per measured run."""
+def _index(sweep) -> pl.DataFrame:
     if not sweep:
         raise Notice("Choose a sweep.")
     res = results()
     if not res.is_sweep(sweep):
         raise Notice(f"{sweep} is not a sweep: Compare needs a folder made by culturesim sweep.")
     index = res.sweep_index(sweep)
-    params = res.swept_columns(index)
-    if not params:
+    if not res.swept_columns(index):
         raise Notice("This sweep varies no parameter (replicates only): nothing to compare.")
+    return index
+
+
+def _measured(sweep, embedder) -> pl.DataFrame:
     metrics = _metrics(sweep, embedder)
     if metrics.is_empty():
         raise Notice("No run of this sweep is measured yet: see the Diversity page's Measure button.")
-    part = metrics.filter(pl.col("metric") == metric)
-    if summary == "run":
-        part = part.filter(pl.col("step").is_null())
-    else:
-        part = part.filter(pl.col("step").is_not_null())
-        if summary == "last":
-            part = part.filter(pl.col("step") == pl.col("step").max().over("run_id"))
-    values = part.group_by("run_id").agg(pl.col("value").mean())
-    if values.is_empty():
-        raise Notice(f"No {SUMMARIES.get(summary, summary)} for {metric!r}.")
-    return index.select("run_id", *params).join(values, on="run_id", how="inner").sort("run_id")
+    return metrics
+
+
+def tables(sweep, metric, summary, embedder, baseline=None):
+    """analysis.compare's tables for the page's choices (a baseline of another sweep is ignored)."""
+    index = _index(sweep)
+    if baseline not in conditions(index):
+        baseline = None
+    try:
+        return compare_tables(index, _measured(sweep, embedder), metric, summary=summary, baseline=baseline)
+    except CompareError as exc:
+        raise Notice(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+
+
+def per_run(sweep, metric, summary, embedder) -> pl.DataFrame:
+    """run_id, the swept parameters, value: one row per measured run."""
+    return tables(sweep, metric, summary, embedder).per_run
 
 
 def _metrics(sweep: str, embedder: str | None) -> pl.DataFrame:
+    from analysis.analyze import whole_population
+
     res = results()
     frames = []
     for rid in res.sweep_runs(sweep):
         m = res.metrics(rid)
         if m is None:
             continue
-        m = m.select(pl.lit(rid).alias("run_id"), "step", "metric", pl.col("value").cast(pl.Float64),
-                     (pl.col("embedder") if "embedder" in m.columns else pl.lit("?")).cast(pl.String).alias("embedder"))
-        frames.append(m)
+        frames.append(normalised(whole_population(m), rid))
     if not frames:
         return pl.DataFrame(schema={"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "value": pl.Float64,
                                     "embedder": pl.String})
@@ -67,31 +78,13 @@ def _metrics(sweep: str, embedder: str | None) -> pl.DataFrame:
     return frame.filter(pl.col("embedder") == embedder) if embedder else frame
 
 
-def effect_sizes(frame: pl.DataFrame) -> pl.DataFrame:
-    """compare_conditions for each swept parameter (first value = baseline)."""
-    from analysis.stats import compare_conditions
+def effect_sizes(frame: pl.DataFrame, baseline: str | None = None) -> pl.DataFrame:
+    """compare_conditions for each swept parameter of a per_run frame (first value = baseline)."""
+    from analysis.compare import baselines_for
+    from analysis.compare import effect_sizes as effects
 
-    rows = []
-    for param in [c for c in frame.columns if c not in ("run_id", "value")]:
-        sub = frame.select("run_id", pl.col(param).cast(pl.String).alias("condition"), "value").drop_nulls()
-        levels = sub["condition"].unique(maintain_order=True).to_list()
-        if len(levels) < 2:
-            continue
-        baseline = _ordered(levels, frame[param])[0]
-        try:
-            table_ = compare_conditions(sub, value="value", condition="condition", baseline=baseline,
-                                        group="run_id", rng=np.random.default_rng(0), n_boot=N_RESAMPLES,
-                                        n_permutations=N_RESAMPLES)
-        except ValueError as exc:
-            rows.append(pl.DataFrame({"parameter": [param], "baseline": [baseline], "note": [str(exc)]}))
-            continue
-        rows.append(table_.with_columns(pl.lit(param).alias("parameter"), pl.lit(baseline).alias("baseline"),
-                                        pl.lit(None, pl.String).alias("note")))
-    if not rows:
-        return pl.DataFrame()
-    out = pl.concat(rows, how="diagonal_relaxed")
-    first = ["parameter", "baseline", "condition"]
-    return out.select([c for c in first if c in out.columns] + [c for c in out.columns if c not in first])
+    index = frame.drop("value")
+    return effects(frame, baselines_for(index, baseline))
 
 
 def _ordered(levels: list[str], original: pl.Series) -> list[str]:
@@ -145,12 +138,17 @@ def layout(run: str | None = None, **_):
         ]),
         *(card.layout() for card in COMPARE_CARDS),
         plot_card("cmp", "Metric against each swept parameter", height=460),
-        html.Div(className="cs-card", children=[
-            html.H4("Effect sizes (each value against the parameter's first value)"),
-            dcc.Loading(html.Div(id="cmp-effects")),
-            html.Button("Effect sizes as CSV", id="cmp-effects-btn", className="cs-button"),
-            dcc.Download(id="cmp-effects-csv"),
+        html.Div(className="cs-controls", children=[
+            html.Label("Baseline", htmlFor="cmp-baseline"),
+            dcc.Dropdown(id="cmp-baseline", clearable=False, className="cs-picker",
+                         placeholder="baseline condition (default: each parameter's first value)"),
         ]),
+        *(html.Div(className="cs-card", children=[
+            html.H4(title),
+            dcc.Loading(html.Div(id=f"cmp-{name}")),
+            html.Button(f"{name.capitalize()} as CSV", id=f"cmp-{name}-btn", className="cs-button"),
+            dcc.Download(id=f"cmp-{name}-csv"),
+        ]) for name, (title, _) in TABLES.items()),
     ])
 
 
@@ -178,21 +176,38 @@ def register(app) -> None:
     for card in COMPARE_CARDS:
         card.register(app)
 
-    @app.callback(Output("cmp-effects", "children"), *inputs)
-    def _effects(*values):
+    @app.callback(Output("cmp-baseline", "options"), Output("cmp-baseline", "value"), Input("cmp-sweep", "value"),
+                  State("cmp-baseline", "value"))
+    def _baselines(sweep, current):
         try:
-            effects = effect_sizes(per_run(*values))
-        except Exception as exc:  # noqa: BLE001
-            return message_for(exc)
-        if effects.is_empty():
-            return "No parameter with two or more values."
-        return table(effects.to_dicts(), effects.columns)
+            options = conditions(_index(sweep))
+        except Exception:  # noqa: BLE001 - the plot card says why
+            return [], None
+        return options, current if current in options else options[0] if options else None
 
-    @app.callback(Output("cmp-effects-csv", "data"), Input("cmp-effects-btn", "n_clicks"),
-                  *[State(i.component_id, i.component_property) for i in inputs], prevent_initial_call=True)
-    def _effects_csv(n_clicks, *values):
+    table_inputs = [*inputs, Input("cmp-baseline", "value")]
+
+    @app.callback(Output("cmp-effects", "children"), Output("cmp-slopes", "children"), *table_inputs)
+    def _tables(*values):
         try:
-            effects = effect_sizes(per_run(*values))
-        except Exception:  # noqa: BLE001
-            return no_update
-        return {"content": csv_ready(effects).write_csv(), "filename": "effect_sizes.csv", "type": "text/csv"}
+            result = tables(*values)
+        except Exception as exc:  # noqa: BLE001
+            return message_for(exc), None
+        shown = []
+        for name, (_, filename) in TABLES.items():
+            frame = getattr(result, name)
+            shown.append(grid(f"cmp-{name}-grid", frame, filename=filename) if not frame.is_empty()
+                         else "No parameter with two or more values.")
+        return tuple(shown)
+
+    for name, (_, filename) in TABLES.items():
+        def _csv(n_clicks, *values, name=name, filename=filename):
+            try:
+                frame = getattr(tables(*values), name)
+            except Exception:  # noqa: BLE001
+                return no_update
+            return {"content": csv_ready(frame).write_csv(), "filename": filename, "type": "text/csv"}
+
+        app.callback(Output(f"cmp-{name}-csv", "data"), Input(f"cmp-{name}-btn", "n_clicks"),
+                     *[State(i.component_id, i.component_property) for i in table_inputs],
+                     prevent_initial_call=True)(_csv)

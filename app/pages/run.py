@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from app import sections
 from app.kinds import sections_for
@@ -24,7 +24,25 @@ def layout(run: str | None = None, **_):
         picker("run-pick", options, default_run(options, run)),
         html.Div(id="run-body"),
         dcc.Interval(id="run-tick", interval=3000),
+        dcc.Store(id="run-seen"),
     ])
+
+
+def folder_stamp(rel: str | None) -> list | None:
+    """What changes when the run's folder does (its manifest, its files and subfolders): a tick
+    redraws the page only then, so a table's filter, sort or page in the browser is not reset
+    every 3 s under the user (a remounted grid starts afresh)."""
+    from app.data import _subfolders, stamp
+
+    if not rel:
+        return None
+    try:
+        path = results().run_dir(rel).path
+        files = sorted(path.iterdir())
+    except Exception:  # noqa: BLE001 - render says what is wrong, on every tick
+        return None
+    # as text: nanosecond mtimes exceed the integers a browser's JSON keeps exactly
+    return [rel, [f"{s[0]}:{s[1]}" if s else None for s in stamp(path, *files, *_subfolders(path))]]
 
 
 def render(rel: str | None):
@@ -64,6 +82,10 @@ def register(app) -> None:
     dash.register_page(__name__, path="/run", name="Run", order=1, layout=layout)
     sections.register(app)
 
-    @app.callback(Output("run-body", "children"), Input("run-pick", "value"), Input("run-tick", "n_intervals"))
-    def _body(rel, _tick):
-        return render(rel)
+    @app.callback(Output("run-body", "children"), Output("run-seen", "data"), Input("run-pick", "value"),
+                  Input("run-tick", "n_intervals"), State("run-seen", "data"))
+    def _body(rel, _tick, seen):
+        now = folder_stamp(rel)
+        if ctx.triggered_id == "run-tick" and now is not None and now == seen:
+            return no_update, no_update
+        return render(rel), now

@@ -13,7 +13,8 @@ Plots (with their PNG/SVG switch and CSV link), caching and the drawing helpers 
 app/sections.py's. The Run page re-renders its sections every few seconds, so what a user chooses
 must live in the browser and survive a re-render: the step of the overlap heatmap is a tab
 (``dcc.Tabs`` switch without a callback and keep the chosen tab through ``persistence``), and the
-goals table is a ``DataTable`` with its own filter, sort and CSV export. Goal texts are a language
+goals table is an AG Grid (app/grid.py) with its own filter, sort and CSV export button, its filter
+and column order kept through ``persistence``. Goal texts are a language
 model's output: they reach the browser only as table cells, which React renders as text (no
 Markdown presentation), never in a hover label or HTML.
 """
@@ -26,6 +27,7 @@ import polars as pl
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
+from app.grid import export_button, grid, grid_id
 from app.kinds import register_sections
 from app.sections import cached_section, csv_link, evenly, finite, layout, section_plot, whole_steps
 from app.ui import Notice, note_box, table
@@ -38,6 +40,7 @@ AGENT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
                 "#17becf", "#7f7f7f")
 MAX_TABS = 12  # heatmap steps offered (evenly spaced, the last included): the page carries each one
 MAX_CELLS = 120_000  # heatmap cells over all tabs; fewer tabs for a large population
+GOALS_GRID = "at-goals"
 MAX_ROWS = 5000  # goals table rows (the last step's repertoire), sent with every re-render
 
 
@@ -348,31 +351,22 @@ def _evaluation(res, rel: str):
 
 
 def _goal_list(res, rel: str):
-    from dash import dash_table
-
     frame = goals_table(res, rel)
     per_agent = frame.group_by("agent").agg(
         known=pl.len(), mastered=(pl.col("mastered") == "yes").sum(),
         **{name: (pl.col("source") == name).sum() for name in GOAL_SOURCES.values()}).sort("agent")
     shown = frame.head(MAX_ROWS)
-    numeric = {"step", "agent", "from agent", "first step", "attempts", "successes", "competence",
-               "trajectory length"}
-    columns = [{"name": c, "id": c, "type": "numeric" if c in numeric else "text"} for c in shown.columns]
     note = f"showing the first {MAX_ROWS} of {frame.height} goals (by agent, then goal)" if frame.height > MAX_ROWS \
         else None
     return html.Div([
         html.P(f"Each agent's goals at step {frame['step'][0]} (the last recorded). Source: own (named from its "
                "own play), neighbour (sent by a neighbour: from agent), imagined (invented by the language model). "
-               "Type in a column's filter row to search (text contains; numbers: > 0.5, = 2).", className="cs-hint"),
+               "Type in a column's filter row to search; click a header to sort.", className="cs-hint"),
         table(per_agent.to_dicts(), per_agent.columns),
         *([note_box(note)] if note else []),
-        dash_table.DataTable(
-            id="at-goals-table", data=shown.to_dicts(), columns=columns, filter_action="native",
-            filter_options={"case": "insensitive"}, sort_action="native", page_action="native", page_size=20,
-            export_format="csv", export_headers="display", persistence=rel, persistence_type="session",
-            persisted_props=["filter_query", "sort_by", "page_current"],
-            style_cell={"textAlign": "left", "whiteSpace": "normal", "height": "auto", "maxWidth": "420px"},
-            style_table={"overflowX": "auto"}),
+        grid(grid_id(GOALS_GRID), shown, filename=f"goals-{rel.replace('/', '_')}.csv", page_size=20,
+             persistence=rel),
+        export_button(GOALS_GRID, "Goals as CSV"),  # the rows as filtered and sorted in the browser
     ])
 
 

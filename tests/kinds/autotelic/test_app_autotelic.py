@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 
+import dash_ag_grid as dag
 import numpy as np
 import polars as pl
 import pytest
 from conftest_app import copy_run, section_csv, section_graph, walk
-from dash import dash_table, dcc, html
+from dash import dcc, html
 from test_autotelic_model import ScriptedJudge
 
 from app.data import Results
@@ -330,21 +332,26 @@ def test_coverage_and_reward_agreement(res, tables):
 def test_goals_table_lists_the_last_repertoire_as_text(res, tables):
     _, rep = tables
     body = render(res, "Goals per agent")
-    grid = next(c for c in walk(body) if isinstance(c, dash_table.DataTable))
+    grid = next(c for c in walk(body) if isinstance(c, dag.AgGrid))
     last = rep.filter(pl.col("step") == 6)
-    assert len(grid.data) == last.height
-    assert grid.filter_action == "native" and grid.export_format == "csv" and grid.persistence == "at"
-    assert all(c.get("presentation") in (None, "input") for c in grid.columns)  # no Markdown, no HTML
+    assert len(grid.rowData) == last.height
+    assert grid.defaultColDef["filter"] and grid.defaultColDef["sortable"] and grid.persistence == "at"
+    assert "filterModel" in grid.persisted_props and grid.dashGridOptions["pagination"]
+    # its CSV export: a button wired (app.grid.register) to the grid's exportDataAsCsv
+    button = next(c for c in walk(body) if isinstance(c, html.Button) and isinstance(c.id, dict))
+    assert button.id == {"role": "cs-grid-export", "index": grid.id["index"]} and grid.id["role"] == "cs-grid"
+    assert grid.csvExportParams["fileName"] == "goals-at.csv"
+    assert not any("cellRenderer" in c for c in grid.columnDefs)  # plain text cells: no Markdown, no HTML
     names = {"relabel": "own", "social": "neighbour", "imagine": "imagined"}
     expected = {(r["agent_id"], r["goal"]): r for r in last.iter_rows(named=True)}
-    for row in grid.data:
+    for row in grid.rowData:
         source = expected[(row["agent"], row["goal"])]
         assert row["source"] == names[source["source"]]
         assert row["from agent"] == source["from_agent"] and row["attempts"] == source["attempts"]
         assert row["competence"] == source["competence"]
         assert row["mastered"] == ("yes" if source["mastered"] else "no")
         assert row["subgoals"] == "; ".join(source["subgoals"])
-    assert {r["source"] for r in grid.data} == {"own", "neighbour", "imagined"}
+    assert {r["source"] for r in grid.rowData} == {"own", "neighbour", "imagined"}
     # the per-agent counts above the table
     table = next(c for c in walk(body) if isinstance(c, html.Table))
     head = [th.children for th in table.children[0].children.children]
@@ -357,10 +364,10 @@ def test_goals_table_lists_the_last_repertoire_as_text(res, tables):
 
 def test_a_goal_with_markup_stays_text(res):
     body = render(res, "Goals per agent", "at-evil")
-    grid = next(c for c in walk(body) if isinstance(c, dash_table.DataTable))
-    assert EVIL in [r["goal"] for r in grid.data]  # a plain string in the table's data, as written
-    assert all(c.get("presentation") in (None, "input") for c in grid.columns)
-    assert getattr(grid, "markdown_options", None) is None and getattr(grid, "tooltip_data", None) is None
+    grid = next(c for c in walk(body) if isinstance(c, dag.AgGrid))
+    assert EVIL in [r["goal"] for r in grid.rowData]  # a plain string in the table's data, as written
+    assert not any("cellRenderer" in c or "tooltipField" in c for c in grid.columnDefs)
+    assert not getattr(grid, "dangerously_allow_code", False)
     assert not [c for c in walk(body) if isinstance(c, dcc.Markdown) or getattr(c, "dangerously_allow_html", False)]
 
 
@@ -376,8 +383,8 @@ def test_a_running_run_is_drawn_from_its_step_parts(res, root):
     same(lines(section_graph(body, "at-coverage").figure), as_lines(coverage(eps), "coverage"))
     tabs = next(c for c in walk(render(res, "Repertoire overlap", "at-live")) if isinstance(c, dcc.Tabs))
     assert tabs.value == "3"
-    grid = next(c for c in walk(render(res, "Goals per agent", "at-live")) if isinstance(c, dash_table.DataTable))
-    assert {r["step"] for r in grid.data} == {3}
+    grid = next(c for c in walk(render(res, "Goals per agent", "at-live")) if isinstance(c, dag.AgGrid))
+    assert {r["step"] for r in grid.rowData} == {3}
 
 
 def test_run_page_shows_every_section(res, root):
@@ -398,3 +405,60 @@ def test_run_page_shows_every_section(res, root):
         notes = [c for c in walk(page) if getattr(c, "className", None) == "cs-note"]
         assert len(notes) == 5 and all(re.search(r"No (repertoire|episode) recorded yet", n.children) for n in notes)
         assert not [c for c in walk(page) if getattr(c, "className", None) == "cs-error"]
+
+
+@pytest.mark.timeout(240)
+def test_goals_grid_in_the_browser_filters_and_exports_csv(root, tmp_path):
+    """The goals table as a user sees it: AG Grid rows in headless Chromium, the language model's
+    markup shown as text (never run), a filter, and the export button writing the filtered rows."""
+    from conftest_app import chrome_options, need_browser
+
+    need_browser()
+    from dash.testing.application_runners import ThreadedRunner
+    from dash.testing.composite import DashComposite
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    from app import create_app
+
+    rep = pl.read_parquet(root / "at-evil" / "repertoire.parquet")
+    last = rep.filter(pl.col("step") == 6)
+    app = create_app(root)
+    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
+                                                   options=[chrome_options()], download_path=str(tmp_path),
+                                                   percy_run=False, wait_timeout=30) as duo:
+        duo.start_server(app)
+        duo.driver.get(duo.server_url + "/run?run=at-evil")
+        grid = '[id=\'{"index":"at-goals","role":"cs-grid"}\']'
+        goals = f"return [...document.querySelectorAll(`{grid} .ag-center-cols-container [col-id=goal]`)]" \
+                ".map(c => c.innerText)"
+        duo.wait_for_element(f"{grid} .ag-row", timeout=60)
+        shown = duo.driver.execute_script(goals)
+        assert EVIL in shown and len(shown) == min(20, last.height)  # first page of 20
+        assert duo.driver.execute_script("return window.__pwned") is None
+        # the floating filter of the source column narrows the rows in the browser (and stays through
+        # the Run page's re-renders: the grid keeps its filter model by persistence)
+        imagined = last.filter(pl.col("source") == "imagine").height
+        box = f"{grid} .ag-floating-filter[col-id=source] input"
+        deadline = time.monotonic() + 30
+        while len(duo.driver.execute_script(goals)) != min(20, imagined) and time.monotonic() < deadline:
+            try:  # the Run page re-renders every 3 s: a box replaced under the typing is typed into again
+                field = duo.driver.find_element(By.CSS_SELECTOR, box)
+                if field.get_attribute("value") != "imagined":
+                    field.clear()
+                    field.send_keys("imagined")
+            except (StaleElementReferenceException, NoSuchElementException):
+                pass
+            time.sleep(0.5)
+        assert len(duo.driver.execute_script(goals)) == min(20, imagined)
+        time.sleep(4)  # past the next re-render: the grid keeps its filter (persistence of filterModel)
+        assert len(duo.driver.execute_script(goals)) == min(20, imagined)
+        button = duo.driver.find_element(By.CSS_SELECTOR, '[id=\'{"index":"at-goals","role":"cs-grid-export"}\']')
+        duo.driver.execute_script("arguments[0].click()", button)
+        target = tmp_path / "goals-at-evil.csv"
+        deadline = time.monotonic() + 15
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        exported = pl.read_csv(target)
+        assert exported.height == imagined and set(exported["source"]) == {"imagined"}  # all pages, filtered
+        assert set(exported["goal"]) == set(last.filter(pl.col("source") == "imagine")["goal"])
