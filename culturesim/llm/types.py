@@ -22,6 +22,9 @@ class Request:
     max_tokens: int = 64
     stop: tuple[str, ...] = ()
     tag: str = ""  # caller's label (e.g. idea id); not sent, not part of the cache key
+    # The canonical JSON text of a JSON Schema the reply must satisfy (culturesim/llm/shape.py);
+    # None: free text. In the cache key only when set, so free-text keys stay as they were.
+    schema: str | None = None
 
     def cache_key(self, model: str, api_base: str | None) -> str:
         """Everything that changes the output, and nothing that does not."""
@@ -35,6 +38,8 @@ class Request:
             "max_tokens": self.max_tokens,
             "stop": list(self.stop),
         }
+        if self.schema is not None:
+            payload["schema"] = self.schema
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
