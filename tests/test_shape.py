@@ -41,7 +41,8 @@ def test_canonical_text_is_sorted_and_compact():
 
 
 @pytest.mark.parametrize("schema, words, path", [
-    ({"type": "object", "properties": {"x": {"type": "strin"}}}, ["not a valid JSON Schema"], ("properties", "x", "type")),
+    ({"type": "object", "properties": {"x": {"type": "strin"}}}, ["not a valid JSON Schema"],
+     ("properties", "x", "type")),
     ({"type": "object", "required": "x"}, ["not a valid JSON Schema"], ("required",)),
     ({"type": "string"}, ['"type": "object"'], ("type",)),
     (["not", "a", "mapping"], ["must be a mapping"], ()),

@@ -11,8 +11,9 @@ What a request gets is meant to be what ``local.chat`` gives it one at a time:
 - its prompt tokens, stop strings and sampling parameters come from llama-cpp-python's
   own chat handler (called with a stand-in ``create_completion`` that records them);
 - its sampler is llama-cpp-python's own chain (``Llama._init_sampler``: penalties,
-  the JSON Schema's grammar when the request has one (``local.grammar_for``), top-k 40, typical, top-p, min-p 0.05, temperature, then ``dist`` seeded with the
-  request's seed), one chain per sequence;
+  the JSON Schema's grammar when the request has one (``local.grammar_for``), top-k 40,
+  typical, top-p, min-p 0.05, temperature, then ``dist`` seeded with the request's seed),
+  one chain per sequence;
 - its end follows ``Llama._create_completion``: end-of-generation token, stop strings
   (cut before the first one), ``max_tokens``, and the same hold-back for a UTF-8
   character split across tokens;

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from culturesim.llm.shape import SchemaError, check_schema
-
 from culturesim.personalities import registry
 from culturesim.scenario import (
     KeyPath,

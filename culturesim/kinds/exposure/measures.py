@@ -29,9 +29,9 @@ report meaningless (no participant ideas, a run of another kind) is a ``ValueErr
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path

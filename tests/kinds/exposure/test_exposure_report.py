@@ -5,10 +5,9 @@ against the echo stand-in and, once, the embedded model."""
 
 from __future__ import annotations
 
-import json
-
 import io
 import itertools
+import json
 import math
 
 import numpy as np
