@@ -82,3 +82,39 @@ def test_a_prompt_longer_than_the_context_is_a_recorded_failure(requests, refere
     replies = LLM(LLMSpec(model="local/smollm2", cache=False), batch=3).generate([requests[0], too_long])
     assert essentials(replies[0]) == essentials(reference[0])
     assert replies[1].text is None and "exceed context window" in replies[1].error and replies[1].retries == 0
+
+
+# A reply in a declared shape (culturesim/llm/shape.py): both paths decode under the grammar
+# llama.cpp derives from the JSON Schema, with the same sampler chain, so the same text per seed.
+VERDICT = {"type": "object", "additionalProperties": False, "required": ["verdict"],
+           "properties": {"verdict": {"enum": ["fine", "poor"]}}}
+
+
+@pytest.fixture(scope="module")
+def shaped_requests():
+    from culturesim.llm.shape import with_schema
+
+    asked = [Request(messages=({"role": "user", "content": f"Is a {s} a fine thing? Answer in JSON."},),
+                     seed=70 + i, max_tokens=12) for i, s in enumerate(SUBJECTS[:3])]
+    return [with_schema(r, VERDICT) for r in asked]
+
+
+def test_grammar_decoding_gives_json_of_the_shape_and_the_same_text_batched(shaped_requests):
+    from culturesim.llm.shape import parse
+
+    spec = LLMSpec(model="local/smollm2", cache=False, retries=0)
+    alone = LLM(spec).generate(shaped_requests)
+    for reply in alone:  # no retry was needed: the grammar only lets the shape through
+        assert reply.ok and reply.retries == 0 and parse(reply.text, shaped_requests[0].schema), reply
+    batched = LLM(spec, batch=2).generate(shaped_requests)
+    assert [essentials(r) for r in batched] == [essentials(r) for r in alone]
+
+
+def test_a_grammar_reply_cut_by_max_tokens_is_asked_again_then_an_error(shaped_requests):
+    import dataclasses
+
+    from culturesim.llm.shape import MISMATCH
+
+    short = dataclasses.replace(shaped_requests[0], max_tokens=3)  # '{"verdict"' at most: cut short
+    reply = LLM(LLMSpec(model="local/smollm2", cache=False, retries=1), batch=2).generate([short])[0]
+    assert reply.error == MISMATCH and reply.retries == 1 and reply.text.startswith("{")

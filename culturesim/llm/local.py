@@ -24,6 +24,7 @@ Facts that shape this module:
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.metadata
 import os
 import threading
@@ -111,9 +112,21 @@ def load_llama(path: Path, *, n_threads: int | None = None, n_ctx: int = 2048):
     )
 
 
+@functools.lru_cache(maxsize=64)
+def grammar_for(schema_text: str):
+    """The GBNF grammar llama.cpp derives from a JSON Schema (culturesim/llm/shape.py's
+    canonical text), made once per schema. Both decoding paths sample under it with
+    llama-cpp-python's own sampler chain (the grammar after the penalties, before top-k),
+    so a schema request gets the same text one at a time and batched."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema_text, verbose=False)
+
+
 def chat(llama, messages: list[dict], *, seed: int, temperature: float, top_p: float,
-         max_tokens: int, stop: list[str] | None) -> dict:
-    """One chat completion from a clean KV cache, so the reply depends on the request alone."""
+         max_tokens: int, stop: list[str] | None, schema: str | None = None) -> dict:
+    """One chat completion from a clean KV cache, so the reply depends on the request alone;
+    with ``schema``, decoded under that schema's grammar."""
     llama.reset()
     return llama.create_chat_completion(
         messages=messages,
@@ -122,6 +135,7 @@ def chat(llama, messages: list[dict], *, seed: int, temperature: float, top_p: f
         top_p=top_p,
         max_tokens=max_tokens,
         stop=stop or None,
+        grammar=grammar_for(schema) if schema else None,
     )
 
 
@@ -175,7 +189,12 @@ class LocalProvider:
         return self._decoders[key]
 
     def complete(self, name: str, messages: list[dict], params: dict) -> dict:
+        """One request as litellm hands it over; a ``response_format`` with a JSON Schema
+        (how the door passes a request's schema) decodes under that schema's grammar."""
+        from culturesim.llm.shape import schema_of_response_format
+
         llama = self.model(name)
+        schema = schema_of_response_format(params.get("response_format"))
         return self.on_worker(
             lambda: chat(
                 llama,
@@ -185,6 +204,7 @@ class LocalProvider:
                 top_p=float(params.get("top_p", 0.95)),
                 max_tokens=int(params.get("max_tokens", 64)),
                 stop=params.get("stop"),
+                schema=schema,
             )
         )
 

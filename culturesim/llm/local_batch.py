@@ -11,8 +11,9 @@ What a request gets is meant to be what ``local.chat`` gives it one at a time:
 - its prompt tokens, stop strings and sampling parameters come from llama-cpp-python's
   own chat handler (called with a stand-in ``create_completion`` that records them);
 - its sampler is llama-cpp-python's own chain (``Llama._init_sampler``: penalties,
-  top-k 40, typical, top-p, min-p 0.05, temperature, then ``dist`` seeded with the
-  request's seed), one chain per sequence;
+  the JSON Schema's grammar when the request has one (``local.grammar_for``), top-k 40,
+  typical, top-p, min-p 0.05, temperature, then ``dist`` seeded with the request's seed),
+  one chain per sequence;
 - its end follows ``Llama._create_completion``: end-of-generation token, stop strings
   (cut before the first one), ``max_tokens``, and the same hold-back for a UTF-8
   character split across tokens;
@@ -63,6 +64,7 @@ class Job:
     top_p: float = 0.95
     max_tokens: int = 64
     stop: list[str] = field(default_factory=list)
+    schema: str | None = None  # canonical JSON Schema text: decode under its grammar
 
 
 @dataclass
@@ -95,10 +97,13 @@ def chat_request(llama, job: Job) -> dict:
     not the chat handlers' own: repeat_penalty 1.0 there, 1.1 in the handlers)."""
     from llama_cpp import Llama
 
+    from culturesim.llm.local import grammar_for
+
     try:
         Llama.create_chat_completion(_Recorder(llama), messages=job.messages, temperature=job.temperature,
                                      top_p=job.top_p, stop=list(job.stop) or None, seed=job.seed,
-                                     max_tokens=job.max_tokens)
+                                     max_tokens=job.max_tokens,
+                                     grammar=grammar_for(job.schema) if job.schema else None)
     except _Captured as captured:
         return captured.kwargs
     raise RuntimeError("the chat handler did not call create_completion")  # pragma: no cover
@@ -170,7 +175,7 @@ class BatchDecoder:
             frequency_penalty=request.get("frequency_penalty", 0.0),
             presence_penalty=request.get("presence_penalty", 0.0), tfs_z=request.get("tfs_z", 1.0),
             mirostat_mode=request.get("mirostat_mode", 0), mirostat_tau=request.get("mirostat_tau", 5.0),
-            mirostat_eta=request.get("mirostat_eta", 0.1),
+            mirostat_eta=request.get("mirostat_eta", 0.1), grammar=request.get("grammar"),
         )
         return _Seq(index, prompt, [s.encode("utf-8") for s in stop], max_tokens, sampler, time.perf_counter())
 

@@ -5,6 +5,10 @@ One policy for every backend, so that a run's ``retries`` and ``seed`` columns m
 same whichever backend answered:
 - a reply with no text is a failure worth another *seed* (a deterministic model would
   repeat itself): the next attempt uses ``(seed + 1_000_003) % 2**32``;
+- so is a reply to a request with a JSON Schema (``Request.schema``) that does not parse
+  against it (parse-or-reseed, culturesim/llm/shape.py): a provider that cannot constrain
+  its decoding, or a grammar-decoded reply cut short by ``max_tokens``. The last such
+  reply keeps its text, with ``error`` set to ``shape.MISMATCH``;
 - a failure the backend calls retryable (``Reply.retryable``) is asked again with the
   same seed; any other failure (a refused key, a bad request) is final at once;
 - the last attempt's reply is the one recorded, its ``retries`` the attempts before it.
@@ -24,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from culturesim.llm.backends import Backend
+from culturesim.llm.shape import MISMATCH, matches
 from culturesim.llm.types import Reply, Request
 
 EMPTY = "EmptyReply: the model returned an empty reply"
@@ -61,15 +66,19 @@ class Retry:
                 i = batch[k]
                 reply.retries = attempt
                 empty = reply.ok and not reply.text
+                misshaped = reply.ok and not empty and asked[i].schema is not None and not matches(
+                    reply.text, asked[i].schema)
                 if empty:
                     reply = Reply(text=None, model=reply.model, latency_s=reply.latency_s, retries=attempt,
                                   error=EMPTY, seed=reply.seed, retryable=True)
+                elif misshaped:
+                    reply = dataclasses.replace(reply, error=MISMATCH, retryable=True)
                 if reply.ok or not reply.retryable or attempt == last:
                     final[i] = reply
                     if on_reply:
                         on_reply(reply)
                     return
-                if empty:
+                if empty or misshaped:
                     asked[i] = dataclasses.replace(asked[i], seed=reseed(asked[i].seed))
                 again.append(i)
 

@@ -25,6 +25,9 @@ class Request:
     # the key of the model (llm block) the request goes to, "" = the scenario's own ``llm``
     # (Door.route); not sent, not part of the cache key: each model's cache layer keys on its model
     route: str = ""
+    # The canonical JSON text of a JSON Schema the reply must satisfy (culturesim/llm/shape.py);
+    # None: free text. In the cache key only when set, so free-text keys stay as they were.
+    schema: str | None = None
 
     def cache_key(self, model: str, api_base: str | None) -> str:
         """Everything that changes the output, and nothing that does not."""
@@ -38,6 +41,8 @@ class Request:
             "max_tokens": self.max_tokens,
             "stop": list(self.stop),
         }
+        if self.schema is not None:
+            payload["schema"] = self.schema
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

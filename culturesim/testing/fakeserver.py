@@ -17,6 +17,12 @@ The behaviour is chosen by the request's model name (without provider prefix):
 - ``tricklehead<S>``: the status line, then header bytes one every S seconds, forever;
 - anything else: the instant reply.
 
+A request with ``response_format`` of type ``json_schema`` (what the door sends for a
+request with a schema) is answered with a JSON value of that schema's shape, made as
+the echo backend makes it (as vLLM's guided decoding would), unless the model is
+``unshaped``, which ignores the schema like a server without guided decoding. Every
+request body is kept in ``FakeServer.requests``, so tests can see what was sent.
+
 It is a bare asyncio protocol rather than a web framework so that the server costs
 far less per request than the clients it measures (HTTP/1.1 keep-alive, Content-Length
 or chunked bodies). Run it in a thread (``FakeServer().start()``) or, to keep its
@@ -33,6 +39,9 @@ import json
 import re
 import sys
 import threading
+
+from culturesim.llm.backends.echo import shaped_text
+from culturesim.llm.shape import schema_of_response_format
 
 _FAIL = re.compile(r"fail(\d+)")
 _SLOW = re.compile(r"slow([0-9.]+)")
@@ -53,6 +62,9 @@ def answer(body: dict, attempts: collections.Counter) -> tuple[int, dict, float]
                                "code": 400}}, 0.0
     slow = _SLOW.fullmatch(model)
     text = "" if model == "empty" else f"reply to seed {seed}"
+    schema = schema_of_response_format(body.get("response_format"))
+    if text and schema is not None and model != "unshaped":
+        text = shaped_text(schema, list(body.get("messages", [])), int(seed or 0), int(body.get("max_tokens") or 64))
     prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
     completion = len(text.split())
     payload = {

@@ -50,6 +50,7 @@ from culturesim.kinds.autotelic.cookingworld import (
 from culturesim.kinds.autotelic.schema import AutotelicScenario
 from culturesim.kinds.autotelic.tables import TABLES
 from culturesim.kinds.contract import Door, KindModel, StepRecord
+from culturesim.llm.shape import canonical
 from culturesim.llm.types import Reply, Request
 from culturesim.networks import population_graph
 from culturesim.personalities import registry
@@ -61,30 +62,42 @@ SYSTEM = ("You play a text adventure about cooking in a house. You set yourself 
           "them. Goals are short commands, like: open the fridge.")
 IMAGINE = ("Goals you have reached:\n{reached}\n\nGoals other players told you about:\n{received}\n\n"
            "Invent one new goal for yourself in this game, a little harder than these, built from goals "
-           "you have reached. {cot}Answer in this format:\nGOAL: <a short command>\n"
-           "SUBGOALS: <the goals to reach first, separated by ;>")
+           "you have reached. {cot}Answer in JSON: \"goal\", a short command, and \"subgoals\", the goals "
+           "to reach first.")
 RELABEL = ("Here is what a player did in the game:\n{trajectory}\n\nWhich goals did the player reach? {cot}"
-           "List at most {n} goals, each a short command.\nAnswer in this format:\nGOALS:\n- <goal>\n- <goal>")
+           "Answer in JSON: \"goals\", a list of at most {n} goals, each a short command.")
 REWARD = ("The player's goal was: {goal}\nHere is what the player did:\n{trajectory}\n\n"
-          "Did the player reach the goal? {cot}End with ANSWER: yes or ANSWER: no.")
+          "Did the player reach the goal? {cot}Answer in JSON: \"reached\", true or false.")
+# With chain of thought the reply opens with its reasoning: "analysis" sorts before every other
+# field, and a schema's fields are decoded in the order of its canonical (sorted) text.
 COT = {
-    "imagine": "First write THOUGHT: and one sentence of reasoning. ",
-    "relabel": "First write THOUGHT: and one sentence about what changed in the game. ",
-    "reward": "First write THOUGHT: and one sentence of reasoning. ",
+    "imagine": "First write \"analysis\": one sentence of reasoning. ",
+    "relabel": "First write \"analysis\": one sentence about what changed in the game. ",
+    "reward": "First write \"analysis\": one sentence of reasoning. ",
 }
+_ANALYSIS = {"analysis": {"type": "string"}}
+
+
+def reply_schema(operation: str, *, cot: bool, max_relabels: int = 5, max_subgoals: int = 4) -> dict:
+    """The JSON shape of each call's reply (culturesim/llm/shape.py), decoded under its grammar
+    on the embedded model. Lists are bounded so that a reply fits its token cap."""
+    goal = {"type": "string"}
+    fields = {
+        "imagine": {"goal": goal, "subgoals": {"type": "array", "items": goal, "maxItems": max_subgoals}},
+        "relabel": {"goals": {"type": "array", "items": goal, "minItems": 1, "maxItems": max_relabels}},
+        "reward": {"reached": {"type": "boolean"}},
+    }[operation]
+    properties = {**(_ANALYSIS if cot else {}), **fields}
+    return {"type": "object", "additionalProperties": False, "required": sorted(properties),
+            "properties": properties}
 
 
 # --- replies -------------------------------------------------------------------------------------
-_THOUGHT = re.compile(r"^\s*thoughts?\s*:.*$", re.IGNORECASE | re.MULTILINE)
 _LABEL = re.compile(r"^(?:goals?|subgoals?|answer)\s*:\s*", re.IGNORECASE)
-_ANSWER = re.compile(r"answer\s*[:\-]?\s*\**\s*(yes|no)\b", re.IGNORECASE)
-_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
-_NOT_REACHED = re.compile(r"\b(?:did ?n[o']?t|does ?n[o']?t|not|never|failed to)\b[^.]*\breach", re.IGNORECASE)
-_REACHED = re.compile(r"\breach(?:ed|es)\b", re.IGNORECASE)
 # A goal is a command and starts with a verb: replies that narrate ("you have reached ...", "the new
 # goal is ...") or echo the format ("goal:", "none") are not goals.
 _NOT_A_VERB = frozenset("""a an the this that these those it its i i'm i've my me we our you you're you've your
-he she they there here his her their goal goals subgoal subgoals none new player answer thought""".split())
+he she they there here his her their goal goals subgoal subgoals none new player answer thought analysis""".split())
 
 
 def clean_goal(text: str) -> str | None:
@@ -98,51 +111,40 @@ def clean_goal(text: str) -> str | None:
     return goal
 
 
+def _json(text: str | None) -> dict | None:
+    """The reply's JSON object, or None. The door has already checked it against the request's
+    schema (a reply that did not fit arrives with ``error`` set and is not read)."""
+    from culturesim.llm.shape import parse
+
+    return parse(text, '{"type":"object"}')
+
+
 def parse_goals(text: str, limit: int) -> list[str]:
-    """The goals a relabel reply lists (after GOALS: when present), distinct, at most ``limit``."""
-    body = _THOUGHT.sub("", text)
-    marker = re.search(r"goals?\s*:", body, re.IGNORECASE)
-
-    def listed(part: str) -> list[str]:
-        items = [piece for line in part.splitlines() for piece in line.split(";")]
-        return [g for g in (clean_goal(i) for i in items) if g]
-
-    goals = (listed(body[marker.end():]) if marker else []) or listed(body)
+    """The goals a relabel reply lists (``{"goals": [...]}``) that are commands, distinct, at most ``limit``."""
+    value = _json(text)
+    listed = value.get("goals") if value else None
+    if not isinstance(listed, list):
+        return []
+    goals = [g for g in (clean_goal(str(item)) for item in listed) if g]
     return list(dict.fromkeys(goals))[:limit]
 
 
 def parse_imagined(text: str) -> tuple[str | None, tuple[str, ...]]:
-    """The goal and its subgoals from an imagine reply; a reply without GOAL: gives its first line."""
-    body = _THOUGHT.sub("", text)
-    goal_line = re.search(r"^\s*goal\s*:\s*(.+)$", body, re.IGNORECASE | re.MULTILINE)
-    if goal_line:
-        goal = clean_goal(goal_line.group(1))
-    else:
-        first = next((line for line in body.splitlines() if line.strip() and not _LABEL.match(line.strip())), "")
-        goal = clean_goal(first)
-    found = re.search(r"subgoals?\s*:\s*(.+)", body, re.IGNORECASE | re.DOTALL)
-    subgoals: list[str] = []
-    if found:
-        pieces = re.split(r";|\n|,|\bthen\b", found.group(1))
-        subgoals = [s for s in (clean_goal(p) for p in pieces) if s and s != goal]
-    return goal, tuple(dict.fromkeys(subgoals))
+    """The goal and its subgoals from an imagine reply (``{"goal": ..., "subgoals": [...]}``)."""
+    value = _json(text)
+    if not value or not isinstance(value.get("goal"), str):
+        return None, ()
+    goal = clean_goal(value["goal"])
+    listed = value.get("subgoals") if isinstance(value.get("subgoals"), list) else []
+    subgoals = [s for s in (clean_goal(str(p)) for p in listed) if s and s != goal]
+    return goal, tuple(dict.fromkeys(subgoals)) if goal else ()
 
 
 def parse_reward(text: str) -> bool | None:
-    """Yes or no from a reward reply: the last ANSWER:, else the one of yes/no the reply uses, else
-    a sentence saying the goal was (not) reached; None when the reply says none of these."""
-    answers = _ANSWER.findall(text)
-    if answers:
-        return answers[-1].lower() == "yes"
-    body = _THOUGHT.sub("", text)
-    said = {w.lower() for w in _YES_NO.findall(body)}
-    if len(said) == 1:
-        return said == {"yes"}
-    if said:
-        return None
-    if _NOT_REACHED.search(body):  # small models answer in words: "the player did not reach the goal"
-        return False
-    return True if _REACHED.search(body) else None
+    """The reward reply's ``reached`` (true or false); None when the reply is not of that shape."""
+    value = _json(text)
+    reached = value.get("reached") if value else None
+    return reached if isinstance(reached, bool) else None
 
 
 # --- the repertoire ------------------------------------------------------------------------------
@@ -360,12 +362,15 @@ class AutotelicModel(KindModel, mesa.Model):
     # --- requests ---------------------------------------------------------------------------
     def _request(self, plan: Plan, step: int, operation: str, user: str) -> Request:
         llm = self.roster.llms[plan.agent.agent_id]
-        cap = getattr(self.scenario.autotelic.max_tokens, operation) or llm.max_tokens
+        spec = self.scenario.autotelic
+        cap = getattr(spec.max_tokens, operation) or llm.max_tokens
         system = f"{self.personalities[plan.agent.personality]} {SYSTEM}".strip()
+        shape = reply_schema(operation, cot=spec.chain_of_thought, max_relabels=spec.max_relabels)
         return Request(messages=({"role": "system", "content": system}, {"role": "user", "content": user}),
                        seed=call_seed(self.scenario.seed, step, plan.agent.agent_id, plan.episode, operation),
                        temperature=llm.temperature, top_p=llm.top_p, max_tokens=cap, stop=tuple(llm.stop),
-                       tag=plan.tag(step, operation), route=self.routes[plan.agent.agent_id])
+                       tag=plan.tag(step, operation), route=self.routes[plan.agent.agent_id],
+                       schema=canonical(shape))
 
     def _cot(self, operation: str) -> str:
         return COT[operation] if self.scenario.autotelic.chain_of_thought else ""

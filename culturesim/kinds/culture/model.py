@@ -16,6 +16,7 @@ steps 1..t continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from culturesim.agents.memory import Memory
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.kinds.culture import social
 from culturesim.kinds.culture.schema import CultureScenario
+from culturesim.llm.shape import canonical, parse
 from culturesim.llm.types import Reply, Request
 from culturesim.networks import population_graph
 from culturesim.personalities import registry
@@ -97,6 +99,8 @@ class IdeaAgent(FixedAgent):
             tag=idea_id(step, self.agent_id),
             route=m.routes[self.agent_id],
         )
+        if m.reply_schema is not None:
+            request = dataclasses.replace(request, schema=m.reply_schema)
         received = [(c.idea_id, c.text) for c in chosen if c.agent_id != self.agent_id]
         return Pending(self, operation, parents, request, received)
 
@@ -127,8 +131,9 @@ class IdeaAgent(FixedAgent):
     def adopt(self, step: int, pending: Pending, reply: Reply) -> None:
         """Phase 3: take the reply as this agent's idea (a failure keeps the old one)."""
         m: CultureModel = self.model
-        if reply.ok and reply.text:
-            self.idea = Idea(idea_id(step, self.agent_id), reply.text, self.agent_id, step)
+        text = m.idea_text(reply)
+        if text:
+            self.idea = Idea(idea_id(step, self.agent_id), text, self.agent_id, step)
             m.memory.keep_own(self.agent_id, step, self.idea.idea_id, self.idea.text)
         m.memory.keep_received(self.agent_id, step, pending.received)
         m.record(step, self, pending, reply)
@@ -142,6 +147,8 @@ class CultureModel(KindModel, mesa.Model):
         self.llm = llm
         self.run_id = run_id
         self.graph = graph
+        schema = scenario.culture.reply_schema
+        self.reply_schema = canonical(schema) if schema is not None else None  # what each request asks for
         self.space = Network(graph, capacity=1, random=self.random)
         self.personalities = registry(scenario.population.personalities)
         n = scenario.population.size
@@ -249,13 +256,29 @@ class CultureModel(KindModel, mesa.Model):
                 pending.agent.adopt(step, pending, reply)
         return self._out
 
+    def idea_text(self, reply: Reply) -> str | None:
+        """The idea a reply holds: its text, or with culture.reply_schema the reply_field of its
+        JSON (the retry layer has already checked the shape; a reply that did not fit has ``error``)."""
+        if not reply.ok or not reply.text:
+            return None
+        if self.reply_schema is None:
+            return reply.text
+        value = parse(reply.text, self.reply_schema)
+        field = " ".join(str(value.get(self.scenario.culture.reply_field, "")).split()) if value else ""
+        return field or None
+
     def record(self, step: int, agent: IdeaAgent, pending: Pending, reply: Reply) -> None:
-        text = reply.text if reply.ok else None
+        text = self.idea_text(reply)
         row = self._row(step, agent, pending.operation, pending.parents, reply, source="llm", text=text)
+        if reply.ok and reply.text and text is None:
+            row["error"] = f"the reply held no {self.scenario.culture.reply_field}"
         self._out.ideas.append(row)
+        messages = list(pending.request.messages)
+        if self.reply_schema is not None and reply.text:  # the whole JSON reply; the ideas table has the idea
+            messages.append({"role": "assistant", "content": reply.text})
         self._out.prompts.append({
             "run_id": self.run_id, "step": step, "agent_id": agent.agent_id, "idea_id": row["idea_id"],
-            "messages": json.dumps(list(pending.request.messages), ensure_ascii=False),
+            "messages": json.dumps(messages, ensure_ascii=False),
         })
         self._count_copies(pending.parents, agent.agent_id)
 

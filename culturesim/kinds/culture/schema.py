@@ -3,11 +3,12 @@ prompts behind create, transform and combine."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from culturesim.agents.memory import MemorySpec, placeholder_problems
+from culturesim.llm.shape import SchemaError, check_schema
 from culturesim.personalities import registry
 from culturesim.scenario import (
     KeyPath,
@@ -87,8 +88,38 @@ class CultureSpec(Strict):
     social: SocialSpec = Field(default_factory=SocialSpec)
     groups: dict[str, GroupSpec] = Field(default_factory=dict, description="overrides per personality")
     agents: dict[int, GroupSpec] = Field(default_factory=dict, description="overrides per agent id (win over groups)")
+    reply_schema: dict[str, Any] | None = Field(
+        None, description="a JSON Schema (an object) every reply must satisfy; the idea is its reply_field")
+    reply_field: str | None = Field(None, description="the reply_schema property that holds the idea text")
 
 
+
+
+
+def reply_shape_problems(spec: CultureSpec) -> list[tuple[KeyPath, str]]:
+    """culture.reply_schema must be a valid JSON Schema of an object whose reply_field is a
+    required string property (the idea); each problem names the key inside the schema."""
+    here = ("culture", "reply_schema")
+    if spec.reply_schema is None:
+        return [(("culture", "reply_field"), "reply_field is set but there is no reply_schema")] \
+            if spec.reply_field is not None else []
+    try:
+        check_schema(spec.reply_schema)
+    except SchemaError as exc:
+        return [((*here, *exc.path), str(exc))]
+    props = spec.reply_schema.get("properties") or {}
+    field = spec.reply_field
+    if field is None:
+        return [(here, f"reply_schema needs reply_field: the property that holds the idea "
+                       f"(one of {sorted(props)})" if props else "reply_schema has no properties to hold the idea")]
+    if field not in props:
+        return [(("culture", "reply_field"), f"{field!r} is not a property of reply_schema"
+                 f"{did_you_mean(field, list(props))}; properties: {sorted(props)}")]
+    if props[field].get("type") != "string":
+        return [((*here, "properties", field), f"the idea property {field!r} must have \"type\": \"string\"")]
+    if field not in (spec.reply_schema.get("required") or []):
+        return [(here, f"reply_schema must list {field!r} under \"required\"")]
+    return []
 
 
 class CultureScenario(ScenarioBase):
@@ -120,6 +151,7 @@ class CultureScenario(ScenarioBase):
             if name not in known:
                 problems.append((("culture", "groups", name), f"{name!r} is not a personality"
                                  f"{did_you_mean(name, known)}; known: {listing}"))
+        problems.extend(reply_shape_problems(self.culture))
         for agent_id in self.culture.agents:
             if not 0 <= agent_id < self.population.size:
                 problems.append((("culture", "agents", str(agent_id)), f"no agent {agent_id}; agent ids "

@@ -29,9 +29,9 @@ report meaningless (no participant ideas, a run of another kind) is a ``ValueErr
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,7 @@ import polars as pl
 
 from analysis import diversity, stats
 from analysis.embeddings import Embedder, embed_texts
+from culturesim.llm.shape import canonical, parse
 from culturesim.llm.types import Request
 from culturesim.store import RunDir, write_parquet
 
@@ -70,13 +71,14 @@ REFERENCE = "control"
 OCSAI_SYSTEM = (
     "You are a creativity judge scoring responses to the Alternate Uses Task (AUT), a test of "
     "divergent thinking. Rate the originality of the response on a scale from 1 (not at all "
-    "original) to 5 (highly original). Answer with the score only."
+    "original) to 5 (highly original). Answer in JSON with one field, \"score\"."
 )
-# Ocsai answers with a bare number; a few tokens leave room for "3.5" or "Score: 4"
-# without paying for an essay the parser would ignore.
-JUDGE_MAX_TOKENS = 8
-
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+# The judge's reply is JSON of this shape (decoded under its grammar where the backend can:
+# culturesim/llm/shape.py): a score of 1 to 5 in halves, which is Ocsai's scale.
+JUDGE_SCHEMA_JSON = {"type": "object", "additionalProperties": False, "required": ["score"],
+                     "properties": {"score": {"enum": [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5]}}}
+# '{"score": 3.5}' is about 8 tokens; the grammar's optional spaces may add a few.
+JUDGE_MAX_TOKENS = 16
 
 REPORT_SCHEMA = {
     "condition": pl.String,
@@ -148,25 +150,15 @@ def ocsai_prompt(item: str, idea: str, *, shots: Sequence[tuple[str, str, float 
     messages = [{"role": "system", "content": OCSAI_SYSTEM}]
     for shot_item, shot_idea, shot_score in shots:
         messages.append({"role": "user", "content": _ocsai_user(shot_item, shot_idea)})
-        messages.append({"role": "assistant", "content": str(shot_score)})
+        messages.append({"role": "assistant", "content": json.dumps({"score": float(shot_score)})})
     messages.append({"role": "user", "content": _ocsai_user(item, idea)})
     return messages
 
 
 def parse_score(text: str | None) -> float | None:
-    """The score in a judge's reply: its first number, if that lies in [1, 5], else None.
-
-    Only the first number counts: a reply that opens out of scale ("6", "10/10") is a
-    misunderstanding of the scale, and salvaging a later number from it would invent
-    a score. "2/5" gives 2, "Score: 3.5" gives 3.5; a reply without a number is None.
-    """
-    if not text:
-        return None
-    found = _NUMBER.search(text)
-    if found is None:
-        return None
-    value = float(found.group(0))
-    return value if 1.0 <= value <= 5.0 else None
+    """The score of a judge's JSON reply (``{"score": 3.5}``), or None if it does not fit the shape."""
+    value = parse(text, canonical(JUDGE_SCHEMA_JSON))
+    return float(value["score"]) if value is not None else None
 
 
 def _judge_seed(seed: int, idea_id: str) -> int:
@@ -198,6 +190,7 @@ def judge_creativity(ideas: pl.DataFrame, llm: Any, *, seed: int = 0,
         if row["text"] is None or not str(row["text"]).strip() or row["item"] is None:
             continue
         requests.append(Request(
+            schema=canonical(JUDGE_SCHEMA_JSON),
             messages=tuple(ocsai_prompt(row["item"], row["text"], shots=shots)),
             seed=_judge_seed(seed, row["idea_id"]),
             temperature=spec.temperature,
@@ -218,7 +211,7 @@ def judge_creativity(ideas: pl.DataFrame, llm: Any, *, seed: int = 0,
                         "judge_error": reply.error})
         else:
             score = parse_score(reply.text)
-            error = None if score is not None else f"no score in 1-5 in the reply {reply.text[:80]!r}"
+            error = None if score is not None else f"no score of the judge's shape in the reply {reply.text[:80]!r}"
             out.append({"idea_id": row["idea_id"], "originality": score, "judge_text": reply.text,
                         "judge_error": error})
     return pl.DataFrame(out, schema=JUDGE_SCHEMA)

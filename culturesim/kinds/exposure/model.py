@@ -16,7 +16,6 @@ by (run seed, step, agent), so a resumed run continues exactly.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +28,10 @@ from culturesim.agents.groups import kind_roster
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.kinds.exposure.schema import ExposureScenario
 from culturesim.kinds.exposure.tables import TABLES
+from culturesim.llm.shape import canonical, parse, with_schema
 from culturesim.llm.types import Reply, Request
 from culturesim.personalities import registry
 from culturesim.population import assign_personalities, request_seed
-
-_RANKING = re.compile(r"RANKING\s*:\s*([0-9 ,;>\-]+)", re.IGNORECASE)
-_IDEA = re.compile(r"IDEA\s*:\s*(.+)", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -46,21 +43,27 @@ class Chain:
     disclosed: bool
 
 
-def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
-    """The idea and the ranking (example positions, most creative first) from a reply.
+def reply_schema(n_examples: int) -> dict:
+    """The shape of a participant's reply: its idea, and a ranking that is a permutation of the
+    example positions 1..n (the grammar holds the numbers to 1..n and the count to n; the retry
+    layer's validation re-asks a ranking that repeats a number, ``uniqueItems``)."""
+    positions = list(range(1, n_examples + 1))
+    return {"type": "object", "additionalProperties": False, "required": ["idea", "ranking"],
+            "properties": {"idea": {"type": "string"},
+                           "ranking": {"type": "array", "items": {"type": "integer", "enum": positions},
+                                       "minItems": n_examples, "maxItems": n_examples, "uniqueItems": True}}}
 
-    A ranking counts only if it is a permutation of 1..n; a reply without an IDEA line
-    is taken whole (minus any RANKING line) as the idea.
-    """
-    ranking = None
-    found = _RANKING.search(text)
-    if found:
-        numbers = [int(x) for x in re.findall(r"\d+", found.group(1))]
-        if sorted(numbers) == list(range(1, n_examples + 1)):
-            ranking = numbers
-    idea = _IDEA.search(text)
-    body = idea.group(1) if idea else _RANKING.sub("", text)
-    return " ".join(body.split()).strip(), ranking
+
+def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
+    """The idea and the ranking (example positions, most creative first) from a JSON reply.
+
+    A ranking counts only if it is a permutation of 1..n; a reply that is not JSON of the
+    participant's shape gives no ranking and no idea."""
+    value = parse(text, canonical(reply_schema(n_examples)))
+    if value is None:
+        return "", None
+    ranking = [int(x) for x in value["ranking"]]
+    return " ".join(str(value["idea"]).split()), ranking if sorted(ranking) == list(range(1, n_examples + 1)) else None
 
 
 def read_pool_file(path: Path, items: list[str]) -> dict[str, list[str]]:
@@ -233,7 +236,7 @@ class ExposureModel(KindModel, mesa.Model):
             seed=request_seed(self.scenario.seed, step, p.agent_id), temperature=llm.temperature,
             top_p=llm.top_p, max_tokens=llm.max_tokens, stop=tuple(llm.stop), tag=f"s{step}-a{p.agent_id}",
             route=self.routes[p.agent_id])
-        return request, shown
+        return with_schema(request, reply_schema(len(shown))), shown
 
     def step(self) -> StepRecord:
         step = self.first_step + self.steps - 1

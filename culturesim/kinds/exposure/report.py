@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from culturesim import scenario as sc
-from culturesim.kinds.exposure.measures import print_report, report_table
+from culturesim.kinds.exposure.measures import JUDGE_MAX_TOKENS, print_report, report_table
 from culturesim.kinds.spec import ReportOptions
 from culturesim.llm.client import LLM
 from culturesim.store import RunDir
@@ -22,7 +22,7 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
         spec = sc.validate_data(run.read_manifest()["scenario"], str(run.manifest_path)).llm
         judge = None
         if options.judge != "none":
-            overrides = {"temperature": 0.0, "max_tokens": 8}
+            overrides = {"temperature": 0.0, "max_tokens": JUDGE_MAX_TOKENS}
             if options.judge:
                 overrides.update(model=options.judge, api_base=options.judge_api_base)
             judge = LLM(spec.model_copy(update=overrides), cache_path=run.path.parent / ".cache" / "llm.sqlite")

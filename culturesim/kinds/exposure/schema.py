@@ -47,9 +47,9 @@ SEED_IDEAS: dict[str, list[str]] = {
 
 PARTICIPANT_PROMPT = (
     "What is a surprising use for a {item}?\n{header}Here are ideas others wrote:\n{examples}\n\n"
-    "First rank these ideas from most to least creative, then write one new idea of your own.\n"
-    "Answer in exactly this format:\nRANKING: <the idea numbers, most creative first, separated by commas>\n"
-    "IDEA: <your idea in one sentence>"
+    "Rank these ideas from most to least creative, and write one new idea of your own.\n"
+    "Answer in JSON with two fields: \"idea\", your new idea in one sentence, and \"ranking\", "
+    "the numbers of the ideas above, each once, most creative first."
 )
 DISCLOSURE_HEADER = "Some of the ideas below were written by other people and some by an A.I. (ChatGPT).\n"
 

@@ -18,6 +18,7 @@ import os
 
 from culturesim.llm.backends.concurrent import AsyncBackend
 from culturesim.llm.limits import server_key
+from culturesim.llm.shape import response_format
 from culturesim.llm.types import Request
 from culturesim.scenario import LLMSpec
 
@@ -72,10 +73,27 @@ def ensure_provider(name: str) -> None:
         register_provider(name, importlib.import_module(LAZY_PROVIDERS[name]).make_handler())
 
 
+# culturesim's own providers read a JSON Schema from response_format (llama.cpp's grammar, echo's JSON).
+SCHEMA_PROVIDERS = ("local", "echo")
+
+
+def sends_schema(model: str) -> bool:
+    """True when a request's JSON Schema goes to the provider as ``response_format``: our
+    own providers, and those litellm says support it. For the others the retry layer's
+    parse-or-reseed is all there is (culturesim/llm/shape.py)."""
+    if model.split("/", 1)[0] in SCHEMA_PROVIDERS:
+        return True
+    try:
+        return bool(litellm_module().supports_response_schema(model=model))
+    except Exception:  # noqa: BLE001 - an unknown model: litellm cannot say, so we do not send it
+        return False
+
+
 class LiteLLM(AsyncBackend):
     def __init__(self, spec: LLMSpec):
         super().__init__(spec)
         ensure_provider(spec.model.split("/", 1)[0])
+        self.sends_schema = sends_schema(spec.model)
 
     @property
     def remote(self) -> bool:  # type: ignore[override]
@@ -83,6 +101,7 @@ class LiteLLM(AsyncBackend):
         return server_key(self.spec.model, self.spec.api_base) is not None
 
     async def call(self, req: Request) -> tuple[str | None, object, str | None]:
+        shaped = {"response_format": response_format(req.schema)} if req.schema and self.sends_schema else {}
         response = await litellm_module().acompletion(
             model=self.spec.model,
             messages=list(req.messages),
@@ -95,6 +114,7 @@ class LiteLLM(AsyncBackend):
             api_key=self.api_key,
             timeout=self.spec.timeout_s,
             num_retries=0,
+            **shaped,
         )
         choice = response.choices[0]
         return choice.message.content, getattr(response, "usage", None), choice.finish_reason

@@ -32,7 +32,7 @@ class LlamaBatched:
             return []
         decoder = PROVIDER_STATE.decoder(self.name, self.slots)
         jobs = [Job(messages=list(r.messages), seed=r.seed, temperature=r.temperature, top_p=r.top_p,
-                    max_tokens=r.max_tokens, stop=list(r.stop)) for r in requests]
+                    max_tokens=r.max_tokens, stop=list(r.stop), schema=r.schema) for r in requests]
         done: queue.Queue = queue.Queue()
         report = lambda k, res: done.put((k, res))  # noqa: E731 - from the llama.cpp thread
         future = PROVIDER_STATE.executor.submit(decoder.generate, jobs, report)

@@ -19,6 +19,7 @@ import atexit
 
 from culturesim.llm.backends import describe
 from culturesim.llm.backends.concurrent import AsyncBackend, event_loop
+from culturesim.llm.shape import response_format
 from culturesim.llm.types import Request
 
 # Providers whose api_base speaks OpenAI's chat-completions API as litellm sends it.
@@ -108,6 +109,8 @@ class OpenAIFast(AsyncBackend):
         }
         if req.stop:
             body["stop"] = list(req.stop)
+        if req.schema:  # vLLM's guided decoding (and OpenAI's structured outputs) read this
+            body["response_format"] = response_format(req.schema)
         response = await client.post("/chat/completions", body=body, cast_to=ChatCompletion,
                                      options={"timeout": self.spec.timeout_s})
         choice = response.choices[0]

@@ -16,10 +16,10 @@ from culturesim.kinds.autotelic.model import parse_goals, parse_imagined, parse_
 def test_one_episode_on_the_embedded_model(tmp_path):
     scenario = sc.validate_data({
         "kind": "autotelic", "name": "embedded", "seed": 3, "steps": 1, "population": {"size": 1},
-        "llm": {"model": "local/smollm2", "max_tokens": 24, "cache": False, "n_threads": 2},
+        "llm": {"model": "local/smollm2", "max_tokens": 48, "cache": False, "n_threads": 2},  # room for JSON
         "game": {"cache_dir": str(tmp_path / "games"), "recipe": 1, "take": 1, "go": 1, "cook": False},
         "autotelic": {"max_actions": 4, "sources": {"own": 0, "social": 0, "imagine": 1}, "chain_of_thought": False,
-                      "observation_chars": 60, "max_tokens": {"reward": 8}},
+                      "observation_chars": 60, "max_tokens": {"reward": 16}},
     }, "test")
     run = runner.start(scenario, out=tmp_path / "runs", show_progress=False)
     assert run.read_manifest()["status"] == "done"

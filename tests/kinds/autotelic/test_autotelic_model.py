@@ -6,6 +6,7 @@ The language model is replaced by ScriptedJudge, which stands in only for the mo
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -57,16 +58,17 @@ class ScriptedJudge:
         commands = re.findall(r"^> (.+)$", prompt, re.MULTILINE)
         if op == "relabel":
             goals = list(dict.fromkeys(goal_of(c) for c in commands))[:3]
-            return "THOUGHT: things changed.\nGOALS:\n" + "\n".join(f"- {g}" for g in goals)
+            return json.dumps({"analysis": "things changed.", "goals": goals})
         if op == "reward":
             goal = re.search(r"The player's goal was: (.+)", prompt).group(1)
             done = {goal_of(c) for c in commands}
             parts = [p.strip() for p in goal.split(" and ")]
-            return f"THOUGHT: let me see.\nANSWER: {'yes' if all(p in done for p in parts) else 'no'}"
+            return json.dumps({"analysis": "let me see.", "reached": all(p in done for p in parts)})
         reached = re.findall(r"^- (.+)$", prompt.split("Goals other players")[0], re.MULTILINE)
         if len(reached) >= 2:
-            return f"THOUGHT: combine.\nGOAL: {reached[0]} and {reached[1]}\nSUBGOALS: {reached[0]}; {reached[1]}"
-        return "GOAL: open the fridge\nSUBGOALS: go to the kitchen"
+            return json.dumps({"analysis": "combine.", "goal": f"{reached[0]} and {reached[1]}",
+                               "subgoals": [reached[0], reached[1]]})
+        return json.dumps({"goal": "open the fridge", "subgoals": ["go to the kitchen"]})
 
     def generate(self, requests) -> list[Reply]:
         self.calls.append(list(requests))
@@ -160,27 +162,25 @@ def test_oracle_agrees_with_the_games_own_state(game, walkthrough):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("THOUGHT: x\nGOALS:\n- Open the fridge.\n- take the knife\n- open the fridge",
+    ('{"analysis": "x", "goals": ["Open the fridge.", "take the knife", "open the fridge"]}',
      ["open the fridge", "take the knife"]),
-    ("1. go east\n2) eat the meal; drop the apple", ["go east", "eat the meal", "drop the apple"]),
-    ("- 1. put white tuna on bed\n- 2. The player went east.\n- Goals:", ["put white tuna on bed"]),
-    ("GOALS:\n- <goal>\n- <goal>", []),
+    ('{"goals": ["go east", "eat the meal", "drop the apple"]}', ["go east", "eat the meal", "drop the apple"]),
+    ('{"goals": ["1. put white tuna on bed", "The player went east.", "Goals:"]}', ["put white tuna on bed"]),
+    ('{"goals": ["<goal>", "<goal>"]}', []),
+    ('{"goals": []}', []),
     ("", []),
-    ("!!!\n???", []),
-    ("GOALS: " + "very " * 20 + "long", []),
+    ("GOALS:\n- open the fridge", []),  # the old free-text format is not read any more
+    ('{"goals": ["' + "very " * 20 + 'long"]}', []),
 ])
 def test_relabel_parsing(text, expected):
     assert parse_goals(text, limit=5) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("THOUGHT: yes it did, no doubt.\nANSWER: no", False),
-    ("ANSWER: Yes", True),
-    ("Yes.", True),
-    ("yes or no? I cannot tell", None),
-    ("The player reached the goal.", True),
-    ("The player did not reach the goal, it reached the door.", False),
-    ("I like cooking.", None),
+    ('{"analysis": "yes it did, no doubt.", "reached": false}', False),
+    ('{"reached": true}', True),
+    ('{"reached": "yes"}', None),
+    ("ANSWER: yes", None),
     ("", None),
 ])
 def test_reward_parsing(text, expected):
@@ -188,11 +188,29 @@ def test_reward_parsing(text, expected):
 
 
 def test_imagine_parsing():
-    assert parse_imagined("THOUGHT: hm\nGOAL: Slice the carrot.\nSUBGOALS: take the knife; take the carrot") == (
+    assert parse_imagined('{"analysis": "hm", "goal": "Slice the carrot.", '
+                          '"subgoals": ["take the knife", "take the carrot"]}') == (
         "slice the carrot", ("take the knife", "take the carrot"))
-    assert parse_imagined("cook the meal") == ("cook the meal", ())
-    assert parse_imagined("GOAL: <a short command>\nSUBGOALS:") == (None, ())
-    assert parse_imagined("You have reached goal 1, but you need goal 2.") == (None, ())
+    assert parse_imagined('{"goal": "cook the meal", "subgoals": []}') == ("cook the meal", ())
+    assert parse_imagined('{"goal": "<a short command>", "subgoals": ["take the knife"]}') == (None, ())
+    assert parse_imagined("GOAL: cook the meal") == (None, ())
+
+
+def test_every_call_asks_for_its_json_shape(cache):
+    judge = ScriptedJudge()
+    model = build(cache, judge, sources={"own": 0.4, "social": 0.3, "imagine": 0.3}, chain_of_thought=True)
+    model.step()
+    model.step()
+    shapes = {}
+    for call in judge.calls:
+        for request in call:
+            shapes.setdefault(ScriptedJudge.operation(request.messages[-1]["content"]), json.loads(request.schema))
+    assert set(shapes) == {"imagine", "relabel", "reward"}
+    assert shapes["reward"]["properties"]["reached"] == {"type": "boolean"}
+    assert shapes["relabel"]["properties"]["goals"]["maxItems"] == 5
+    assert shapes["imagine"]["required"] == ["analysis", "goal", "subgoals"]
+    # reasoning first: a schema's fields are decoded in its canonical (sorted) order
+    assert all(next(iter(s["properties"])) == "analysis" for s in shapes.values())
 
 
 def test_one_call_per_phase_and_a_full_record(cache):

@@ -15,7 +15,7 @@ import pytest
 
 from culturesim import runner
 from culturesim.kinds.contract import Door
-from culturesim.kinds.exposure.model import ExposureModel, parse_reply
+from culturesim.kinds.exposure.model import ExposureModel, parse_reply, reply_schema
 from culturesim.llm.client import LLM
 from culturesim.scenario import LLMSpec, ScenarioError, validate_data
 
@@ -116,14 +116,33 @@ def test_restored_model_continues_exactly(finished, tmp_path):
 
 
 @pytest.mark.parametrize("text,idea,ranking", [
-    ("RANKING: 3, 1, 2\nIDEA: Use it as a boat.", "Use it as a boat.", [3, 1, 2]),
-    ("ranking: 1,2,3 idea: a hat", "a hat", [1, 2, 3]),
-    ("RANKING: 1, 1, 2\nIDEA: x", "x", None),  # not a permutation
-    ("Make it a lamp.", "Make it a lamp.", None),
-    ("RANKING: 2,3,1\nA swing for kids.", "A swing for kids.", [2, 3, 1]),
+    ('{"idea": "Use it as a  boat.", "ranking": [3, 1, 2]}', "Use it as a boat.", [3, 1, 2]),
+    ('```json\n{"ranking": [1,2,3], "idea": "a hat"}\n```', "a hat", [1, 2, 3]),
+    ('{"idea": "x", "ranking": [1, 1, 2]}', "", None),  # not a permutation: not the shape asked for
+    ('{"idea": "x", "ranking": [1, 2]}', "", None),
+    ("RANKING: 3, 1, 2\nIDEA: Use it as a boat.", "", None),  # the old free-text format is not read
+    ("Make it a lamp.", "", None),
 ])
-def test_replies_are_parsed_into_idea_and_ranking(text, idea, ranking):
+def test_replies_are_parsed_from_json_into_idea_and_ranking(text, idea, ranking):
     assert parse_reply(text, 3) == (idea, ranking)
+
+
+def test_participants_ask_for_their_shape_and_every_ranking_is_recorded(finished):
+    _, _, ideas, _, examples, prompts = finished
+    participant = prompts.filter(pl.col("step") > 0)
+    replies = [json.loads(m)[-1]["content"] for m in participant["messages"]]
+    assert all(sorted(json.loads(r)["ranking"]) == list(range(1, 7)) for r in replies)
+    shown = examples.join(ideas.select("idea_id"), on="idea_id")
+    assert shown["rank"].null_count() == 0  # echo answers in the shape: every ranking parsed
+    by_idea = shown.group_by("idea_id").agg(pl.col("rank").sort())
+    assert all(r.to_list() == list(range(1, 7)) for r in by_idea["rank"])
+
+
+def test_the_participant_schema_is_a_permutation_of_the_positions():
+    schema = reply_schema(4)
+    ranking = schema["properties"]["ranking"]
+    assert ranking["items"]["enum"] == [1, 2, 3, 4] and ranking["minItems"] == ranking["maxItems"] == 4
+    assert ranking["uniqueItems"] is True and schema["required"] == ["idea", "ranking"]
 
 
 def test_pool_from_a_csv_file(tmp_path):

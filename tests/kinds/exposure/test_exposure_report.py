@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ from rich.console import Console
 from analysis import diversity, stats
 from analysis.embeddings import make_embedder
 from culturesim.kinds.exposure.measures import (
+    JUDGE_SCHEMA_JSON,
     REPORT_SCHEMA,
     adoption,
     condition_diversity,
@@ -32,6 +34,7 @@ from culturesim.kinds.exposure.measures import (
     trial_diversity,
 )
 from culturesim.llm.client import LLM
+from culturesim.llm.shape import canonical
 from culturesim.llm.types import Reply
 from culturesim.scenario import LLMSpec
 from culturesim.store import IDEAS_SCHEMA, RunDir
@@ -137,9 +140,9 @@ def meta_frame() -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("text,score", [
-    ("4", 4.0), ("Score: 3.5", 3.5), ("6", None), ("none", None), ("2/5", 2.0), (" 5\n", 5.0), ("1", 1.0),
-    ("0", None), ("0.5", None), ("5.5", None), ("-3", None), ("10/10", None), ("I'd say 3 out of 5", 3.0),
-    ("3.", 3.0), ("4.25 because", 4.25), ("", None), (None, None), ("Score:", None), ("v2 is 4", 4.0),
+    ('{"score": 4}', 4.0), ('{"score": 3.5}', 3.5), (' {"score":1}\n', 1.0), ('{"score": 6}', None),
+    ('{"score": 4.25}', None), ('{"score": "4"}', None), ('{"score": 4, "why": "x"}', None),
+    ('{"rating": 4}', None), ("4", None), ("Score: 3.5", None), ("", None), (None, None),
 ])
 def test_parse_score(text, score):
     assert parse_score(text) == score
@@ -157,7 +160,8 @@ def test_ocsai_prompt_shots_come_first_as_turns():
     messages = ocsai_prompt("tire", "A swing.", shots=[("shoe", "A pot.", 2), ("brick", "A boat anchor.", 3.5)])
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[1]["content"].startswith("AUT Prompt: What is a surprising use for a SHOE?\nResponse: A pot.")
-    assert [messages[2]["content"], messages[4]["content"]] == ["2", "3.5"]
+    # the shots answer in the judge's JSON shape, as the judge must
+    assert [messages[2]["content"], messages[4]["content"]] == ['{"score": 2.0}', '{"score": 3.5}']
     assert messages[-1] == ocsai_prompt("tire", "A swing.")[-1]
 
 
@@ -179,12 +183,13 @@ class Recorder:
 def test_judge_sends_one_batch_with_stable_seeds_and_parses():
     ideas = pl.DataFrame({"idea_id": ["a", "b", "c", "d"], "item": ["tire", "tire", "brick", "brick"],
                           "text": ["Swing.", "Planter.", None, "Doorstop."]})
-    llm = Recorder(["Score: 3.5", "seven", None])
+    llm = Recorder(['{"score": 3.5}', "seven", None])
     out = judge_creativity(ideas, llm, seed=7)
     assert len(llm.calls) == 1 and len(llm.calls[0]) == 3  # the idea without text is not sent
     reqs = llm.calls[0]
     assert {r.temperature for r in reqs} == {0.3} and {r.top_p for r in reqs} == {0.9}
-    assert all(r.max_tokens <= 8 for r in reqs) and [r.tag for r in reqs] == ["a", "b", "d"]
+    assert all(r.max_tokens <= 16 for r in reqs) and [r.tag for r in reqs] == ["a", "b", "d"]
+    assert {r.schema for r in reqs} == {canonical(JUDGE_SCHEMA_JSON)}  # the judge asks for its JSON shape
     assert reqs[0].messages == tuple(ocsai_prompt("tire", "Swing."))
     assert out["idea_id"].to_list() == ["a", "b", "c", "d"]
     assert out["originality"].to_list() == [3.5, None, None, None]
@@ -199,15 +204,21 @@ def test_judge_sends_one_batch_with_stable_seeds_and_parses():
     assert [r.seed for r in other.calls[0]] != [r.seed for r in reqs]
 
 
-def test_judge_with_echo_stand_in_gives_null_scores_and_says_why():
+def test_judge_with_echo_stand_in_scores_every_idea_in_its_shape():
     ideas = pl.DataFrame({"idea_id": ["a", "b"], "item": ["tire", "brick"], "text": ["A swing.", "A doorstop."]})
     llm = LLM(LLMSpec(model="echo/judge", cache=False))
     out = judge_creativity(ideas, llm)
-    # echo replies are words drawn from the prompt and a vocabulary: never a number
-    assert out["originality"].null_count() == 2
-    assert all("no score" in e for e in out["judge_error"].to_list())
-    assert all(t for t in out["judge_text"].to_list())
+    # echo answers a schema request with JSON of that shape (a score drawn from the enum)
+    assert out["originality"].null_count() == 0 and out["judge_error"].null_count() == 2
+    assert all(json.loads(t)["score"] == s for t, s in zip(out["judge_text"], out["originality"], strict=True))
     assert judge_creativity(ideas.clear(), llm).height == 0
+
+
+def test_judge_reply_out_of_shape_is_asked_again_then_says_why():
+    ideas = pl.DataFrame({"idea_id": ["a"], "item": ["tire"], "text": ["A swing."]})
+    llm = LLM(LLMSpec(model="echo/misshape-1", cache=False, retries=2))  # never answers in the shape
+    out = judge_creativity(ideas, llm)
+    assert out["originality"].to_list() == [None] and "does not match the schema" in out["judge_error"][0]
 
 
 def test_judge_rejects_duplicate_ids():
@@ -218,7 +229,8 @@ def test_judge_rejects_duplicate_ids():
 
 @pytest.mark.timeout(300)
 def test_real_model_judge_smollm2():
-    """The one test with a real model: the embedded SmolLM2 judges three ideas (~1 s each)."""
+    """The one test with a real model: the embedded SmolLM2 judges three ideas (~1 s each), under
+    the grammar of the judge's JSON shape, so every idea gets a score."""
     ideas = pl.DataFrame({"idea_id": ["a", "b", "c"], "item": ["tire", "tire", "brick"],
                           "text": ["Use it as a swing.", "Grind it into rubber mulch for a playground.",
                                    "Carve it into a tiny chess set."]})
@@ -227,8 +239,7 @@ def test_real_model_judge_smollm2():
     # shot in the Ocsai format teaches it to answer with a number
     out = judge_creativity(ideas, llm, seed=1, shots=[("shoe", "Plant a tiny cactus garden inside it.", 4)])
     scores = out["originality"].to_list()
-    assert all(s is None or 1 <= s <= 5 for s in scores)
-    assert sum(s is not None for s in scores) >= 1, out.to_dicts()
+    assert all(s is not None and 1 <= s <= 5 for s in scores), out.to_dicts()
     for s, e in zip(scores, out["judge_error"].to_list(), strict=True):
         assert (s is None) == (e is not None)
 
@@ -445,11 +456,14 @@ def test_report_keeps_a_condition_whose_participants_all_failed_and_ideas_withou
 
 
 def test_report_with_the_echo_judge_reports_unscored_ideas(run):
-    judge = LLM(LLMSpec(model="echo/judge", cache=False))
+    judge = LLM(LLMSpec(model="echo/misshape-1", cache=False, retries=0))  # never answers in the shape
     table = report_table(run.path, embedder=make_embedder("tfidf"), judge_llm=judge)
     assert table["originality_mean"].null_count() == table.height
-    assert set(table["n_judged"]) == {0} and set(table["judge_model"]) == {"echo/judge"}
+    assert set(table["n_judged"]) == {0} and set(table["judge_model"]) == {"echo/misshape-1"}
     assert all("originality: 24 of 24 ideas got no score" in n for n in table["notes"])
+    shaped = report_table(run.path, embedder=make_embedder("tfidf"),
+                          judge_llm=LLM(LLMSpec(model="echo/judge", cache=False)))
+    assert set(shaped["n_judged"]) == {24} and shaped["originality_mean"].null_count() == 0
 
 
 def test_report_refuses_what_it_cannot_measure(tmp_path):
