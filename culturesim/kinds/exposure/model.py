@@ -28,7 +28,7 @@ from culturesim.agents.groups import kind_roster
 from culturesim.kinds.contract import Door, KindModel, StepRecord
 from culturesim.kinds.exposure.schema import ExposureScenario
 from culturesim.kinds.exposure.tables import TABLES
-from culturesim.llm.shape import canonical, parse, with_schema
+from culturesim.llm.shape import MISMATCH, canonical, parse, with_schema
 from culturesim.llm.types import Reply, Request
 from culturesim.personalities import registry
 from culturesim.population import assign_personalities, request_seed
@@ -57,13 +57,19 @@ def reply_schema(n_examples: int) -> dict:
 def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
     """The idea and the ranking (example positions, most creative first) from a JSON reply.
 
-    A ranking counts only if it is a permutation of 1..n; a reply that is not JSON of the
-    participant's shape gives no ranking and no idea."""
-    value = parse(text, canonical(reply_schema(n_examples)))
+    A ranking counts only if it is a permutation of 1..n. A reply whose ranking breaks the
+    shape (the grammar cannot forbid a repeated number, so the retry layer may give up on it)
+    still gives its idea: the participant wrote one, only the ranking is missing."""
+    value = parse(text, canonical(reply_schema(n_examples))) or parse(text, canonical(IDEA_ONLY))
     if value is None:
         return "", None
-    ranking = [int(x) for x in value["ranking"]]
-    return " ".join(str(value["idea"]).split()), ranking if sorted(ranking) == list(range(1, n_examples + 1)) else None
+    raw = value.get("ranking")
+    ranking = [int(x) for x in raw] if isinstance(raw, list) and all(type(x) is int for x in raw) else None
+    idea = " ".join(str(value["idea"]).split())
+    return idea, ranking if ranking is not None and sorted(ranking) == list(range(1, n_examples + 1)) else None
+
+
+IDEA_ONLY = {"type": "object", "required": ["idea"], "properties": {"idea": {"type": "string"}}}
 
 
 def read_pool_file(path: Path, items: list[str]) -> dict[str, list[str]]:
@@ -249,8 +255,9 @@ class ExposureModel(KindModel, mesa.Model):
         replies = self.llm.generate([request for _, request, _ in composed])
         for (p, request, shown), reply in zip(composed, replies, strict=True):
             idea_id = f"s{step}-a{p.agent_id}"
-            text, ranking = parse_reply(reply.text, len(shown)) if reply.ok and reply.text else (None, None)
-            error = reply.error if not reply.ok else (None if text else "the reply held no idea")
+            readable = reply.text and (reply.ok or reply.error == MISMATCH)  # a bad ranking keeps the idea
+            text, ranking = parse_reply(reply.text, len(shown)) if readable else (None, None)
+            error = None if text else (reply.error or "the reply held no idea")
             row = self._row(step, p.agent_id, idea_id, text, [e[0] for e in shown], "llm", "create", reply)
             row["error"] = error
             self._out.ideas.append(row)

@@ -118,8 +118,11 @@ def test_restored_model_continues_exactly(finished, tmp_path):
 @pytest.mark.parametrize("text,idea,ranking", [
     ('{"idea": "Use it as a  boat.", "ranking": [3, 1, 2]}', "Use it as a boat.", [3, 1, 2]),
     ('```json\n{"ranking": [1,2,3], "idea": "a hat"}\n```', "a hat", [1, 2, 3]),
-    ('{"idea": "x", "ranking": [1, 1, 2]}', "", None),  # not a permutation: not the shape asked for
-    ('{"idea": "x", "ranking": [1, 2]}', "", None),
+    # not a permutation: no ranking, but the participant's idea is kept
+    ('{"idea": "x", "ranking": [1, 1, 2]}', "x", None),
+    ('{"idea": "x", "ranking": [1, 2]}', "x", None),
+    ('{"idea": "x", "ranking": "1,2,3"}', "x", None),
+    ('{"ranking": [1, 2, 3]}', "", None),  # no idea: nothing
     ("RANKING: 3, 1, 2\nIDEA: Use it as a boat.", "", None),  # the old free-text format is not read
     ("Make it a lamp.", "", None),
 ])
