@@ -65,6 +65,10 @@ def voter_kind():
     finally:
         unregister("voter")
         sys.path.remove(str(REPO / "tests" / "plugin_kind"))
+        # forget the source-tree import: tests/test_plugin_kind.py checks that the voter kind
+        # it finds is the one pip installed, which a module cached here would shadow
+        for name in [n for n in sys.modules if n == "voter_kind" or n.startswith("voter_kind.")]:
+            del sys.modules[name]
 
 
 def test_a_plug_in_kind_gets_a_form_with_no_change_to_the_app(voter_kind, tmp_path):

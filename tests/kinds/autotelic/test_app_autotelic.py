@@ -1,6 +1,6 @@
 """The Run page's sections for autotelic runs, on a real run made by the runner in a real generated
 CookingWorld game, with ScriptedJudge (tests/test_autotelic_model.py) standing in for the language
-model's judgement, made to disagree with the game's oracle on goals about the fridge so that the
+model's judgement, made to disagree with the game's oracle on goals about a pepper so that the
 reward agreement is not trivially perfect.
 
 Each section's plotted data is checked against culturesim/kinds/autotelic/measures.py run on the run's Parquet
@@ -9,6 +9,8 @@ scikit-learn's TF-IDF, kappa and confusion matrix, numpy's eigenvalues).
 """
 
 from __future__ import annotations
+
+import json
 
 import re
 import shutil
@@ -28,12 +30,13 @@ EVIL = '<b>bold</b><img src="x" onerror="window.__pwned=1"> & [link](javascript:
 
 
 class LyingJudge(ScriptedJudge):
-    """ScriptedJudge, except that it gets every reward about the fridge backwards."""
+    """ScriptedJudge, except that it gets every reward about a pepper backwards (a goal this game gives)."""
 
     def answer(self, prompt: str) -> str:
         text = super().answer(prompt)
-        if self.operation(prompt) == "reward" and "fridge" in prompt.split("Here is what")[0]:
-            return "THOUGHT: let me see.\nANSWER: " + ("no" if "ANSWER: yes" in text else "yes")
+        if self.operation(prompt) == "reward" and "pepper" in prompt.split("Here is what")[0]:
+            verdict = json.loads(text)
+            return json.dumps({**verdict, "reached": not verdict["reached"]})
         return text
 
 
@@ -316,7 +319,7 @@ def test_coverage_and_reward_agreement(res, tables):
     assert overall["goals"] == "all episodes" and overall["n"] == str(len(llm))
     assert float(overall["agreement"]) == pytest.approx(accuracy_score(oracle, llm), abs=1e-4)
     assert float(overall["kappa"]) == pytest.approx(cohen_kappa_score(oracle, llm), abs=1e-4)
-    assert float(overall["agreement"]) < 1  # the judge lies about the fridge
+    assert float(overall["agreement"]) < 1  # the judge lies about peppers
     (tn, fp), (fn, tp) = confusion_matrix(oracle, llm, labels=[False, True])
     assert [overall[k] for k in ("both_yes", "llm_yes_oracle_no", "llm_no_oracle_yes", "both_no")] == [
         str(tp), str(fp), str(fn), str(tn)]
