@@ -136,7 +136,10 @@ def _measure_after(runs: list, embedder: str, *, quiet: bool) -> None:
     analysis not installed, is a line on stderr and recorded in the run's measure.json; the
     run stays done and the exit code is the run's."""
     try:
-        import sklearn  # noqa: F401 - TF-IDF, the least any measure needs (the analysis extra)
+        # what analyze needs beyond the core: TF-IDF (sklearn) and sentiment (vaderSentiment),
+        # both of the analysis extra, which the quickstart's plain install does not have
+        import sklearn  # noqa: F401
+        import vaderSentiment  # noqa: F401
 
         from analysis.measure import measure_runs
     except ImportError as exc:

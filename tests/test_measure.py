@@ -133,3 +133,18 @@ def test_best_falls_back_to_tfidf_with_a_note(monkeypatch):
     embedder, note = ms.best_embedder("best")
     assert embedder.name == "tfidf"
     assert note.startswith("MiniLM unavailable (RuntimeError: the default embedder needs")
+
+
+def test_without_the_analysis_extra_a_run_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    """The quickstart's plain install has no vaderSentiment (nor MiniLM): the run is done and
+    says in one note how to measure, instead of a failed measure."""
+    from culturesim import cli as main
+
+    monkeypatch.setitem(sys.modules, "vaderSentiment", None)  # as if not installed
+    out = tmp_path / "results"
+    assert main.main(["run", str(QUICKSTART), "--out", str(out), *SMALL, "-q"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["note: runs not measured: analysis needs its extra packages (vaderSentiment): "
+                   "pip install 'culturesim[analysis]'"]
+    (run,) = [RunDir(p.parent) for p in out.glob("*/manifest.json")]
+    assert run.read_manifest()["status"] == "done" and not (run.path / "metrics.parquet").exists()
