@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from test_old_runs import cut_back  # what a kill after a step leaves, first_step taken into account
 
 from culturesim import runner
 from culturesim import scenario as sc
@@ -193,19 +194,6 @@ def scenario_file(tmp_path: Path, run_id: str) -> Path:
         memory={"own": 2, "received": 2}, output={"run_id": run_id},
     )
     return write(tmp_path, data)
-
-
-def cut_back(run: Path, keep: int) -> None:
-    """What a kill after step ``keep`` leaves: no compacted tables, no later step parts."""
-    for table in run.glob("*.parquet"):
-        if table.stem not in ("agents", "edges"):
-            table.unlink()
-    for part in run.glob("*/*.parquet"):
-        if int(part.stem) > keep:
-            part.unlink()
-    manifest = json.loads((run / "manifest.json").read_text())
-    manifest.update(status="interrupted", ended_at=None, steps_completed=keep)
-    (run / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_a_killed_run_resumes_with_the_prompts_of_an_uninterrupted_one(tmp_path):
