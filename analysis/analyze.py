@@ -105,6 +105,7 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
         total = n_texts + n_steps
         tell = (lambda done, _of: progress(done, total)) if progress is not None else None
         X = embed_texts(texts_all, embedder, cache_dir=run.path / "embeddings", progress=tell)
+        population = ideas
         # a text with no word in a TF-IDF vocabulary has no direction: count it, measure the rest
         keep = np.linalg.norm(X, axis=1) > 0
         if not keep.all():
@@ -128,6 +129,7 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
             rows.append({"step": r["step"], "metric": "mean_sentiment", "value": float(r["sentiment"])})
         for r in dynamics.surviving_lineages(all_ideas).iter_rows(named=True):
             rows.append({"step": r["step"], "metric": "surviving_lineages", "value": float(r["lineages"])})
+        rows += kind_rows(run, population, embedder)
         if by is not None:
             split = split_rows(ideas, X, by, resample_m=resample_m, repeats=repeats, rng=rng)
     table = pl.DataFrame(rows, schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64})
@@ -150,6 +152,23 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
     table = with_conditions(table, run)
     write_parquet(run.path / "metrics.parquet", _merged(run.path / "metrics.parquet", table, embedder.name))
     return table
+
+
+def kind_rows(run: RunDir, ideas: pl.DataFrame, embedder: Embedder) -> list[dict]:
+    """The measures the run's kind adds to this set: ``run_metrics(ideas, embedder, cache_dir=...)``
+    of its ``measures`` module, when it has one (asked of the registry, so no kind is named here).
+    Rows (step, metric, value); a kind that cannot be loaded adds nothing."""
+    from culturesim.kinds import get_kind
+
+    try:
+        measures = get_kind(str(run.read_manifest().get("kind"))).load_measures()
+    except (LookupError, ImportError, RuntimeError, TypeError, ValueError):
+        return []
+    compute = getattr(measures, "run_metrics", None)
+    if compute is None:
+        return []
+    return [{"step": r["step"], "metric": r["metric"], "value": float(r["value"])}
+            for r in compute(ideas, embedder, cache_dir=run.path / "embeddings")]
 
 
 def split_rows(ideas: pl.DataFrame, X: np.ndarray, by: str, *, resample_m: int | None, repeats: int,

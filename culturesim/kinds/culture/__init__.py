@@ -14,6 +14,7 @@ KIND = Kind(
     schema="culturesim.kinds.culture.schema:CultureScenario",
     model="culturesim.kinds.culture.model:CultureModel",
     tables="culturesim.kinds.culture.tables",
+    measures="culturesim.kinds.culture.measures",
     view="culturesim.kinds.culture.view",
     importers={"llm-culture": "culturesim.kinds.culture.importer:import_llm_culture"},
     shows_ideas=True,

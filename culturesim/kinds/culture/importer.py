@@ -5,6 +5,17 @@ agent and ``stories[generation][agent]``. Turning it into culturesim's layout le
 studies be re-measured with `culturesim analyze` and opened in the app. The lineage is
 reconstructed from the network: in LLM-Culture an agent at generation g reads the
 stories its neighbours wrote at generation g-1, so those are its parents.
+
+Their software writes two shapes of ``stories`` into the same file layout:
+
+- a network run: every generation holds one story per agent, in agent order;
+- a chain ("sequence" network): agent g waits g steps, so generation g holds one story,
+  agent g's, written from generation g-1's story (and generations after the last agent are
+  empty lists, dropped here).
+
+The other files in their results folders are analysis outputs (figures, a generation-similarity
+graph ``graph.json``, ``connected_edges_idx.json``, pickled creativity caches ``*.obj``): each is
+refused with one line that says so.
 """
 
 from __future__ import annotations
@@ -63,10 +74,19 @@ def _load(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FormatError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FormatError(f"{path}: a folder; give its output*.json files") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if path.suffix == ".obj":
+            raise FormatError(f"{path}: a pickled LLM-Culture analysis cache (creativity indexes), not a result; "
+                              f"import the output*.json files of a results folder") from None
         raise FormatError(f"{path}: not JSON ({exc})") from None
+    if isinstance(data, dict) and {"nodes", "links"} <= set(data):
+        raise FormatError(f"{path}: an LLM-Culture analysis file (a generation-similarity graph), not a result; "
+                          f"import the output*.json files of a results folder")
     if not isinstance(data, dict):
-        raise FormatError(f"{path}: expected a JSON object with keys {', '.join(REQUIRED)}")
+        raise FormatError(f"{path}: expected a JSON object with keys {', '.join(REQUIRED)}, got a "
+                          f"{type(data).__name__} (the output*.json files of LLM-Culture hold the results)")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise FormatError(f"{path}: missing key(s) {', '.join(missing)}; an LLM-Culture output file has "
@@ -77,12 +97,18 @@ def _load(path: Path) -> dict:
         raise FormatError(f"{path}: adjacency_matrix must be a non-empty square list of lists")
     if not isinstance(stories, list) or not stories:
         raise FormatError(f"{path}: stories must be a non-empty list of generations")
+    while len(stories) > 1 and stories[-1] == []:  # a chain's generations after its last agent
+        stories = stories[:-1]
+    chain = n > 1 and all(isinstance(g, list) and len(g) == 1 for g in stories)
+    if chain and len(stories) > n:
+        raise FormatError(f"{path}: stories has {len(stories)} generations of one story, more than the chain's "
+                          f"{n} agents")
     for g, generation in enumerate(stories):
-        if not isinstance(generation, list) or len(generation) != n:
+        if not isinstance(generation, list) or (len(generation) != n and not chain):
             raise FormatError(f"{path}: stories[{g}] has {len(generation) if isinstance(generation, list) else 'no'} "
-                               f"stories, expected one per agent ({n})")
+                               f"stories, expected one per agent ({n}), or one per generation in a chain")
     _check_fields(path, data, n)
-    return data
+    return {**data, "stories": stories, "chain": chain}
 
 
 def import_llm_culture(path: str | Path, out: str | Path, run_id: str | None = None) -> RunDir:
@@ -101,12 +127,18 @@ def import_llm_culture(path: str | Path, out: str | Path, run_id: str | None = N
     # adjacency[i][j] != 0: i and j are linked; agent j reads agent i's story
     sources = {j: [i for i in range(n) if adjacency[i][j] and i != j] for j in range(n)}
     run.path.mkdir(parents=True, exist_ok=True)
+    chain = data["chain"]
     for g, generation in enumerate(data["stories"]):
         step = g + 1
         rows = []
-        for agent, story in enumerate(generation):
+        for k, story in enumerate(generation):
+            # a chain's generation g is agent g's story, written from agent g-1's
+            agent = g if chain else k
             text = story if isinstance(story, str) and story.strip() else None
-            parents = [] if g == 0 else [f"s{step - 1}-a{i}" for i in sources[agent]]
+            if g == 0:
+                parents = []
+            else:
+                parents = [f"s{step - 1}-a{g - 1}"] if chain else [f"s{step - 1}-a{i}" for i in sources[agent]]
             rows.append({
                 "run_id": run.run_id, "step": step, "agent_id": agent, "idea_id": f"s{step}-a{agent}",
                 "text": text, "parent_ids": parents, "operation": "create" if g == 0 else operation,
@@ -117,7 +149,8 @@ def import_llm_culture(path: str | Path, out: str | Path, run_id: str | None = N
         run.write_step(step, rows, [])  # the exact messages were not recorded by LLM-Culture
     run.write_table("agents", pl.DataFrame({
         "agent_id": list(range(n)), "personality": personalities[:n], "community": [None] * n,
-        "in_degree": [len(sources[j]) for j in range(n)], "chain_position": [None] * n,
+        "in_degree": [len(sources[j]) for j in range(n)],
+        "chain_position": list(range(n)) if chain else [None] * n,
     }, schema={"agent_id": pl.Int64, "personality": pl.String, "community": pl.Int64,
                "in_degree": pl.Int64, "chain_position": pl.Int64}))
     run.write_table("edges", pl.DataFrame(
@@ -128,7 +161,7 @@ def import_llm_culture(path: str | Path, out: str | Path, run_id: str | None = N
     generations = len(data["stories"])
     run.write_manifest(Manifest(
         run_id=run.run_id, kind="culture", name=path.stem, status="done", scenario=None,
-        imported_from={"format": "llm-culture", "file": str(path.resolve()),
+        imported_from={"format": "llm-culture", "file": str(path.resolve()), "shape": "chain" if chain else "network",
                        "prompt_init": data.get("prompt_init"), "prompt_update": data.get("prompt_update")},
         steps_total=generations, first_step=1, steps_completed=generations,
         counts=Counts(ideas=int(ideas["text"].is_not_null().sum()), failures=int(ideas["error"].is_not_null().sum())),
