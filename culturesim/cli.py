@@ -361,7 +361,7 @@ def cmd_report(args) -> int:
         return _fail([f"{path}: no run of a reported kind here (culturesim report reads runs of kind "
                       f"{' or '.join(reported)})"])
     options = ReportOptions(embedder=args.embedder, judge=args.judge, judge_api_base=args.judge_api_base,
-                            seed=args.seed)
+                            seed=args.seed, reference=args.reference)
     for kind in found:
         try:
             get_kind(kind).load_report()(path, by_kind[kind], options)
@@ -639,6 +639,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")
     rep.add_argument("--judge-api-base", help="api_base for --judge")
     rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--reference", help="a run, folder of runs or result file measured the same way and printed "
+                                         "beside (culture: an imported LLM-Culture run or its output*.json)")
     rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")

@@ -66,3 +66,4 @@ class ReportOptions:
     judge: str | None = None  # a judge model; None: the run's own; "none": no judge
     judge_api_base: str | None = None
     seed: int = 0
+    reference: str | None = None  # a run, folder or file to print beside (kinds that compare with one)

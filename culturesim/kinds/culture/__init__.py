@@ -15,6 +15,7 @@ KIND = Kind(
     model="culturesim.kinds.culture.model:CultureModel",
     tables="culturesim.kinds.culture.tables",
     measures="culturesim.kinds.culture.measures",
+    report="culturesim.kinds.culture.report:report",
     view="culturesim.kinds.culture.view",
     importers={"llm-culture": "culturesim.kinds.culture.importer:import_llm_culture"},
     shows_ideas=True,

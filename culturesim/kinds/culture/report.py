@@ -1,0 +1,91 @@
+"""``culturesim report`` for culture runs: LLM-Culture's measures (Perez et al. 2024) at the first
+and last step, for the runs under PATH and, with ``--reference PATH``, beside those of a
+reference: a run imported from their files, a folder of such runs, or one of their
+``output*.json`` files (imported into a temporary folder first). Both sides go through the same
+functions (``culturesim.kinds.culture.measures.run_metrics``), so the columns compare like with
+like; several runs (a sweep, a folder of seeds) show the mean over runs and how many there are.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from culturesim.kinds.culture.measures import METRICS, run_metrics
+from culturesim.kinds.spec import ReportOptions
+from culturesim.store import RunDir, RunError, population_ideas, runs_under
+
+
+def summary(runs: list[RunDir], embedder) -> pl.DataFrame:
+    """run_id, metric, first, last: each measure at the run's first and last step it has (the
+    whole-run measures in both columns)."""
+    rows = []
+    for run in runs:
+        ideas = population_ideas(run.ideas()).sort("step", "agent_id")
+        table = pl.DataFrame(run_metrics(ideas, embedder, cache_dir=run.path / "embeddings"),
+                             schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64})
+        for metric, part in table.sort("step", nulls_last=True).group_by("metric", maintain_order=True):
+            values = part["value"].to_list()
+            rows.append({"run_id": run.run_id, "metric": metric[0], "first": values[0], "last": values[-1]})
+    return pl.DataFrame(rows, schema={"run_id": pl.String, "metric": pl.String, "first": pl.Float64,
+                                      "last": pl.Float64})
+
+
+def _side(frame: pl.DataFrame) -> dict[str, tuple[float, float, int]]:
+    means = frame.group_by("metric").agg(pl.col("first").mean(), pl.col("last").mean(), pl.len())
+    return {m: (f, last, n) for m, f, last, n in means.iter_rows()}
+
+
+def reference_runs(path: str | Path, folder: Path) -> list[RunDir]:
+    """The runs of ``--reference``: run folders under it, or an LLM-Culture file imported into ``folder``."""
+    from culturesim.kinds.culture.importer import import_llm_culture
+
+    path = Path(path)
+    if path.is_file():
+        return [import_llm_culture(path, folder)]
+    if not path.exists():
+        raise ValueError(f"--reference {path}: no such run, folder or file")
+    runs = runs_under(path)
+    if not runs:
+        raise ValueError(f"--reference {path}: no run folder here (import LLM-Culture files with "
+                         f"culturesim import llm-culture, or give an output*.json file)")
+    return runs
+
+
+def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
+    """Print the measures of the culture runs under ``path`` (and of the reference); bad input: ValueError."""
+    from analysis.embeddings import make_embedder
+
+    embedder = make_embedder(options.embedder)
+    try:
+        ours = _side(summary(runs, embedder))
+        theirs = None
+        if options.reference:
+            with tempfile.TemporaryDirectory() as tmp:
+                theirs = _side(summary(reference_runs(options.reference, Path(tmp)), embedder))
+    except RunError as exc:
+        raise ValueError(str(exc)) from None
+    cell = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    n_ours = max((n for *_, n in ours.values()), default=0)
+    table = Table(title=f"LLM-Culture measures: {path} ({n_ours} run(s), embedder {embedder.name})")
+    table.add_column("measure")
+    table.add_column("first step", justify="right")
+    table.add_column("last step", justify="right")
+    if theirs is not None:
+        n_theirs = max((n for *_, n in theirs.values()), default=0)
+        table.add_column(f"reference first ({n_theirs})", justify="right")
+        table.add_column("reference last", justify="right")
+    for metric in METRICS:
+        if metric not in ours and (theirs is None or metric not in theirs):
+            continue
+        first, last, _ = ours.get(metric, (None, None, 0))
+        row = [metric, cell(first), cell(last)]
+        if theirs is not None:
+            rf, rl, _ = theirs.get(metric, (None, None, 0))
+            row += [cell(rf), cell(rl)]
+        table.add_row(*row)
+    Console(width=max(120, Console().width)).print(table)

@@ -1,0 +1,39 @@
+"""culturesim report on culture runs: LLM-Culture's measures, and a reference's beside them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from culturesim.cli import main
+from culturesim.kinds.culture.importer import import_llm_culture
+from culturesim.kinds.culture.measures import similarity
+
+DATA = Path(__file__).parents[2] / "data" / "llm-culture"
+
+
+def test_report_prints_our_measures_beside_the_reference_file(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    ours = import_llm_culture(DATA / "network_output0.json", tmp_path / "runs")
+    code = main(["report", str(ours.path), "--embedder", "tfidf", "--reference", str(DATA / "chain_output0.json")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if "story_similarity_first" in x)
+    cells = [c.strip() for c in line.split("│") if c.strip()]
+    # ours: generation 1 against generation 2 of the network run (mean of the 3 x 3 block)
+    texts = ours.ideas().sort("step", "agent_id")["text"].to_list()
+    ours_first = similarity.story_similarity(texts)[:3, 3:].mean()
+    # the reference (the chain): story 1 against story 3 at its last step, story 1 against 2 at its first
+    stories = pl.read_json(DATA / "chain_output0.json")["stories"][0].to_list()
+    S = similarity.story_similarity([g[0] for g in stories if g])
+    assert cells[1:] == [f"{ours_first:.3f}", f"{ours_first:.3f}", f"{S[0, 1]:.3f}", f"{S[0, 2]:.3f}"]
+    assert "reference first (1)" in out
+
+
+def test_a_missing_reference_is_one_line_and_exit_2(tmp_path, capsys):
+    ours = import_llm_culture(DATA / "network_output0.json", tmp_path / "runs")
+    code = main(["report", str(ours.path), "--embedder", "tfidf", "--reference", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--reference" in err and "no such run" in err
