@@ -639,8 +639,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")
     rep.add_argument("--judge-api-base", help="api_base for --judge")
     rep.add_argument("--seed", type=int, default=0)
-    rep.add_argument("--reference", help="a run, folder of runs or result file measured the same way and printed "
-                                         "beside (culture: an imported LLM-Culture run or its output*.json)")
+    rep.add_argument("--reference", help="a run, folder of runs or result file, measured the same way and printed "
+                                         "beside (for the kinds whose report compares with one)")
     rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")

@@ -1,0 +1,54 @@
+"""The culture kind's Run-page sections for LLM-Culture's measures, on an imported run: what each
+plot draws is checked against the measures computed straight from the file's stories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dash")
+pytest.importorskip("sklearn")
+
+from conftest_app import section_csv, section_graph  # noqa: E402
+
+from app.data import Results  # noqa: E402
+from culturesim.kinds.culture.importer import import_llm_culture  # noqa: E402
+from culturesim.kinds.culture.measures import similarity  # noqa: E402
+
+DATA = Path(__file__).parents[2] / "data" / "llm-culture"
+
+
+@pytest.fixture()
+def res(tmp_path):
+    import_llm_culture(DATA / "network_output0.json", tmp_path, run_id="net")
+    return Results(tmp_path)
+
+
+def section(title_start: str):
+    import culturesim.kinds.culture.view  # noqa: F401 - registers the sections
+    from app.kinds import sections_for
+
+    return next(s for s in sections_for("culture") if s.title.startswith(title_start))
+
+
+def test_the_matrix_section_draws_their_story_similarity(res):
+    shown = section("LLM-Culture: story similarity").render(res, "net")
+    z = np.array(section_graph(shown, "culture-lc-matrix").figure["data"][0]["z"], dtype=float)
+    stories = [s for g in json.loads((DATA / "network_output0.json").read_text())["stories"] for s in g]
+    np.testing.assert_allclose(z, similarity.story_similarity(stories), atol=1e-12)
+    assert section_csv(shown, "culture-lc-matrix").height == 6
+
+
+def test_the_curves_and_word_chains_sections_draw_their_measures(res):
+    shown = section("LLM-Culture: positivity").render(res, "net")
+    frame = section_csv(shown, "culture-lc-curves")
+    stories = json.loads((DATA / "network_output0.json").read_text())["stories"]
+    order, G = similarity.generation_similarity([s for g in stories for s in g], [1, 1, 1, 2, 2, 2])
+    within = frame.filter(frame["metric"] == "story_similarity_within").sort("step")["value"].to_list()
+    assert within == pytest.approx([G[0, 0], G[1, 1]])
+    chains = section_csv(section("LLM-Culture: word chains").render(res, "net"), "culture-lc-chains")
+    assert {"knight", "owl", "robot"} <= set(chains["word"])
+    assert set(chains.filter(chains["word"] == "knight")["step"]) == {1, 2}
