@@ -73,8 +73,12 @@ def curves_frame(res, rel: str) -> pl.DataFrame:
     rows = [r for r in run_metrics(_stories(res, rel)) if r["step"] is not None and r["metric"] in CURVES]
     measured = res.metrics(rel)
     if measured is not None and "metric" in measured.columns:
-        rows += measured.filter(pl.col("metric") == "creativity_index").select("step", "metric", "value").to_dicts()
-    return pl.DataFrame(rows, schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64}).sort("metric", "step")
+        found = measured.filter(pl.col("metric") == "creativity_index")
+        if "embedder" in found.columns and found.height:  # one word space: the first measured
+            found = found.filter(pl.col("embedder") == found["embedder"][0])
+        rows += found.select("step", "metric", "value").to_dicts()
+    schema = {"step": pl.Int64, "metric": pl.String, "value": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("metric", "step")
 
 
 def _curves(res, rel: str):

@@ -52,3 +52,15 @@ def test_the_curves_and_word_chains_sections_draw_their_measures(res):
     chains = section_csv(section("LLM-Culture: word chains").render(res, "net"), "culture-lc-chains")
     assert {"knight", "owl", "robot"} <= set(chains["word"])
     assert set(chains.filter(chains["word"] == "knight")["step"]) == {1, 2}
+
+
+def test_the_creativity_curve_comes_from_metrics_parquet_in_one_word_space(res, tmp_path):
+    import polars as pl
+
+    from culturesim.kinds.culture.view import curves_frame
+
+    pl.DataFrame({"run_id": ["net"] * 4, "step": [1, 2, 1, 2], "metric": ["creativity_index"] * 4,
+                  "value": [0.4, 0.5, 0.9, 0.9], "embedder": ["minilm", "minilm", "st:x", "st:x"]}
+                 ).write_parquet(tmp_path / "net" / "metrics.parquet")
+    frame = curves_frame(res, "net").filter(pl.col("metric") == "creativity_index")
+    assert frame.sort("step")["value"].to_list() == [0.4, 0.5]
