@@ -49,6 +49,7 @@ def test_the_curves_and_word_chains_sections_draw_their_measures(res):
     order, G = similarity.generation_similarity([s for g in stories for s in g], [1, 1, 1, 2, 2, 2])
     within = frame.filter(frame["metric"] == "story_similarity_within").sort("step")["value"].to_list()
     assert within == pytest.approx([G[0, 0], G[1, 1]])
+    pytest.importorskip("nltk")
     chains = section_csv(section("LLM-Culture: word chains").render(res, "net"), "culture-lc-chains")
     assert {"knight", "owl", "robot"} <= set(chains["word"])
     assert set(chains.filter(chains["word"] == "knight")["step"]) == {1, 2}
