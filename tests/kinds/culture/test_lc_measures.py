@@ -138,3 +138,24 @@ def test_analyze_measures_an_imported_chain_with_the_same_functions(tmp_path):
         return
     assert got[(3, "positivity")] == pytest.approx(TextBlob(stories[2]).polarity)
     assert got[(1, "positivity")] > got[(3, "positivity")]  # "happy" fox, then a "sad" one
+
+
+def test_analyze_measures_our_own_culture_run_with_the_same_functions(tmp_path):
+    pytest.importorskip("sklearn")
+    from analysis.analyze import analyze_run, valid_ideas
+    from analysis.embeddings import make_embedder
+    from culturesim import runner
+    from culturesim import scenario as sc
+
+    quick = Path(__file__).parents[3] / "scenarios" / "quickstart.yaml"
+    loaded = sc.load(quick, ["llm.model=echo/x", "steps=3", "population.size=4", "output.run_id=ours"])
+    run = runner.start(loaded, out=tmp_path, base_dir=quick.parent, show_progress=False)
+    table = analyze_run(run, make_embedder("tfidf"))
+    ideas = valid_ideas(run)
+    got = {(r["step"], r["metric"]): r["value"] for r in table.iter_rows(named=True)}
+    order, G = similarity.generation_similarity(ideas["text"].to_list(), ideas["step"].to_list())
+    assert order == [1, 2, 3]
+    assert got[(3, "story_similarity_successive")] == pytest.approx(G[1, 2])
+    assert got[(2, "story_similarity_first")] == pytest.approx(G[0, 1])
+    expected = {(r["step"], r["metric"]): r["value"] for r in run_metrics(ideas)}
+    assert {k: v for k, v in got.items() if k in expected} == pytest.approx(expected)
