@@ -8,7 +8,9 @@ runs and runs imported from their files look the same:
   index where ``culturesim analyze`` has measured it (it needs the run's embedder);
 - the word chains: every keyword stem against the steps whose stories carry it.
 
-Their numbers also land in metrics.parquet, so the Diversity page plots them across runs.
+Their numbers also land in metrics.parquet, so the Diversity page plots them across runs. The
+Run page measures a run of at most :data:`LIVE_LIMIT` stories itself; a larger one's curves come
+from metrics.parquet (``culturesim analyze``, or the measuring at a run's end).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.ui import Notice
 
 MAX_STORIES = 600  # a matrix of 600 x 600 cells still travels with the Run page
 MAX_WORDS = 300  # the word chains drawn: the stems present in most steps first
+LIVE_LIMIT = 2000  # stories measured here while the page waits; a larger run's curves come from metrics.parquet
 
 register_idea_view("culture")
 
@@ -65,18 +68,34 @@ CURVES = ("positivity", "subjectivity", "creativity_index", "story_similarity_wi
           "story_similarity_successive", "story_similarity_first")
 
 
+def _measured(res, rel: str, metrics: tuple[str, ...]) -> list[dict]:
+    """Rows of ``metrics`` from the run's metrics.parquet, in one embedder's space (the first measured)."""
+    measured = res.metrics(rel)
+    if measured is None or "metric" not in measured.columns:
+        return []
+    found = measured.filter(pl.col("metric").is_in(list(metrics)) & pl.col("step").is_not_null())
+    if "embedder" in found.columns and found.height:
+        found = found.filter(pl.col("embedder") == found["embedder"][0])
+    for column in ("model", "personality"):  # the whole population's rows, not those of one part of it
+        if column in found.columns:
+            found = found.filter(pl.col(column).is_null())
+    return found.select("step", "metric", "value").to_dicts()
+
+
 def curves_frame(res, rel: str) -> pl.DataFrame:
-    """step, metric, value of LLM-Culture's per-step measures: computed here (no embedder), with the
-    creativity index from metrics.parquet when the run has been measured."""
+    """step, metric, value of LLM-Culture's per-step measures: computed here (no embedder) for a run of
+    at most LIVE_LIMIT stories, with the creativity index from metrics.parquet when the run has been
+    measured; a larger run's all come from metrics.parquet."""
     from culturesim.kinds.culture.measures import run_metrics
 
-    rows = [r for r in run_metrics(_stories(res, rel)) if r["step"] is not None and r["metric"] in CURVES]
-    measured = res.metrics(rel)
-    if measured is not None and "metric" in measured.columns:
-        found = measured.filter(pl.col("metric") == "creativity_index")
-        if "embedder" in found.columns and found.height:  # one word space: the first measured
-            found = found.filter(pl.col("embedder") == found["embedder"][0])
-        rows += found.select("step", "metric", "value").to_dicts()
+    ideas = _stories(res, rel)
+    if ideas.height > LIVE_LIMIT:
+        rows = _measured(res, rel, CURVES)
+        if not rows:
+            raise Notice(f"{ideas.height} stories: measured once the run is (culturesim analyze or measure).")
+    else:
+        rows = [r for r in run_metrics(ideas) if r["step"] is not None and r["metric"] in CURVES]
+        rows += _measured(res, rel, ("creativity_index",))
     schema = {"step": pl.Int64, "metric": pl.String, "value": pl.Float64}
     return pl.DataFrame(rows, schema=schema).sort("metric", "step")
 
@@ -102,6 +121,9 @@ def chains_frame(res, rel: str) -> pl.DataFrame:
     from culturesim.kinds.culture.measures.wordchains import word_chains
 
     ideas = _stories(res, rel)
+    if ideas.height > LIVE_LIMIT:
+        raise Notice(f"{ideas.height} stories: word chains are drawn for at most {LIVE_LIMIT}; their counts "
+                     f"(keywords, keywords_carried) are on the Diversity page once the run is measured.")
     return word_chains(ideas["step"].to_list(), ideas["agent_id"].to_list(), ideas["text"].to_list())
 
 

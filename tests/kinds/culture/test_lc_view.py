@@ -65,3 +65,20 @@ def test_the_creativity_curve_comes_from_metrics_parquet_in_one_word_space(res, 
                  ).write_parquet(tmp_path / "net" / "metrics.parquet")
     frame = curves_frame(res, "net").filter(pl.col("metric") == "creativity_index")
     assert frame.sort("step")["value"].to_list() == [0.4, 0.5]
+
+
+def test_a_run_too_large_to_measure_live_draws_its_curves_from_metrics_parquet(res, tmp_path, monkeypatch):
+    import polars as pl
+
+    from app.ui import Notice
+    from culturesim.kinds.culture import view
+
+    monkeypatch.setattr(view, "LIVE_LIMIT", 2)
+    with pytest.raises(Notice, match="6 stories"):
+        view.curves_frame(res, "net")
+    pl.DataFrame({"run_id": ["net"] * 3, "step": [1, 2, None], "metric": ["positivity", "positivity", "keywords"],
+                  "value": [0.1, 0.2, 9.0], "embedder": ["tfidf"] * 3}
+                 ).write_parquet(tmp_path / "net" / "metrics.parquet")
+    assert view.curves_frame(res, "net").rows() == [(1, "positivity", 0.1), (2, "positivity", 0.2)]
+    with pytest.raises(Notice, match="at most 2"):
+        view.chains_frame(res, "net")
