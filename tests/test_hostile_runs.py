@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -258,6 +259,12 @@ def test_runs_lists_the_good_run_and_each_unreadable_one(tmp_path, capsys):
 
 def test_report_skips_unreadable_runs_with_a_warning(tmp_path, capsys):
     out = results_with_bad_manifests(tmp_path)
+    code = cli.main(["report", str(out), "--embedder", "tfidf"])
+    printed = capsys.readouterr()
+    assert code == 0 and "Traceback" not in printed.err  # the good (culture) run is reported
+    assert printed.err.count("warning: skipped") == len(BAD_MANIFESTS)
+    assert "LLM-Culture measures" in printed.out
+    shutil.rmtree(out / "same")
     code = cli.main(["report", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err  # no run of a reported kind: said in one line
