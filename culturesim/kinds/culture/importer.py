@@ -107,6 +107,10 @@ def _load(path: Path) -> dict:
         if not isinstance(generation, list) or (len(generation) != n and not chain):
             raise FormatError(f"{path}: stories[{g}] has {len(generation) if isinstance(generation, list) else 'no'} "
                                f"stories, expected one per agent ({n}), or one per generation in a chain")
+    for g, generation in enumerate(stories):
+        for k, story in enumerate(generation):
+            if story is not None and not isinstance(story, str):
+                raise FormatError(f"{path}: stories[{g}][{k}] must be a story (a string), got {_shown(story)}")
     _check_fields(path, data, n)
     return {**data, "stories": stories, "chain": chain}
 

@@ -53,6 +53,7 @@ def chain(**changes) -> dict:
     (chain(stories=[["a"], [], ["c"]]), r"stories\[0\] has 1 stories"),
     ({"directed": False, "nodes": [], "links": []}, "analysis file"),
     ([[0, 1], [2, 3]], "got a list"),
+    (chain(stories=[["a"], [{"text": "b"}]]), r"stories\[1\]\[0\] must be a story \(a string\), got \{'text'"),
 ])
 def test_files_of_the_wrong_shape_are_refused_in_one_line(tmp_path, data, words):
     path = tmp_path / "output0.json"
