@@ -82,3 +82,22 @@ def test_a_run_too_large_to_measure_live_draws_its_curves_from_metrics_parquet(r
     assert view.curves_frame(res, "net").rows() == [(1, "positivity", 0.1), (2, "positivity", 0.2)]
     with pytest.raises(Notice, match="at most 2"):
         view.chains_frame(res, "net")
+
+
+def test_the_run_page_of_an_imported_run_shows_every_section_without_an_error(tmp_path):
+    pytest.importorskip("nltk")
+    from conftest_app import walk
+    from dash import html
+
+    from app import create_app
+    from app.kinds import sections_for
+    from app.pages import run as run_page
+
+    import_llm_culture(DATA / "chain_output0.json", tmp_path, run_id="chain")
+    app = create_app(tmp_path)
+    with app.server.test_request_context():
+        page = run_page.render("chain")
+        titles = [c.children for c in walk(page) if isinstance(c, html.H4)]
+        assert titles == [s.title for s in sections_for("culture")]
+        assert "LLM-Culture: word chains" in titles
+        assert not [c for c in walk(page) if getattr(c, "className", None) == "cs-error"]
