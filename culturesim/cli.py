@@ -640,7 +640,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--judge-api-base", help="api_base for --judge")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--price-trait", default="fitness",
-                     help="trait of the Price decomposition of a genealogy (matechoice: fitness or size)")
+                     help="trait of a kind's Price decomposition of its genealogy (the GP kind: fitness or size)")
     rep.add_argument("--innovation-form", choices=("immigration", "residual"), default="immigration",
                      help="form of the Price innovation term: immigration (default; Kerr & Godfrey-Smith 2009) "
                           "or residual")

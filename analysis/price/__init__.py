@@ -36,4 +36,5 @@ from analysis.price.idea_runs import price_from_run
 from analysis.price.null import permutation_null
 from analysis.price.rows import _prepare as _prepare
 
-__all__ = ["PriceTerms", "price", "INNOVATION_FORMS", "FORM_SOURCES", "permutation_null", "price_from_run", "load_tables", "main"]
+__all__ = ["PriceTerms", "price", "INNOVATION_FORMS", "FORM_SOURCES", "permutation_null", "price_from_run",
+           "load_tables", "main"]

@@ -109,3 +109,18 @@ def test_report_names_the_trait_and_the_form(run):
     print_price([run], "size", "immigration", Console(file=out, width=200))
     text = out.getvalue()
     assert "tree size (nodes)" in text and "innovation form: immigration" in text and "Kerr & Godfrey-Smith" in text
+
+
+def test_selection_page_draws_the_genealogy_price_through_the_kind_view(run):
+    from app import create_app
+    from app.pages import selection
+
+    app = create_app(run.path.parent)
+    with app.server.test_request_context():
+        frame = selection.data(run.run_id, "size", None, "residual")
+        fig = selection.figure(frame, run.run_id, "size", None, "residual")
+        default = selection.data(run.run_id, "size", None, None)
+    assert frame.select("step", "delta").equals(run_price(run, "size", "residual").select("step", "delta"))
+    assert set(frame["innovation_form"]) == {"residual"} and set(default["innovation_form"]) == {"immigration"}
+    assert "residual form" in fig.layout.title.text
+    assert "Kerr & Godfrey-Smith" in selection.figure(default, run.run_id, "size", None).layout.title.text
