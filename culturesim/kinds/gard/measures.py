@@ -285,8 +285,9 @@ def selection_over_steps(run: str | Path | RunDir, traits: tuple[str, ...] | lis
     One row per (step, trait) with the terms, the residual of the identity, the counts, and with
     ``null > 0`` permutation z-scores of the between- and within-assembly terms (fitness
     shuffled among the step's molecules; :func:`analysis.price.permutation_null`).
-    ``innovation_form``: as in :func:`analysis.price.price` (the two forms agree when every
-    molecule has a parent); recorded in an ``innovation_form`` column.
+    ``innovation_form``: as in :func:`analysis.price.price` (the two forms differ when molecules
+    joined from the environment, and agree when every molecule has a parent); recorded in an
+    ``innovation_form`` column.
     """
     run = _run(run)
     genealogy = _table(run, "genealogy")
