@@ -49,7 +49,7 @@ def data(rel, trait, grouping, form=None) -> pl.DataFrame:
         frame = source.compute(results(), rel, trait, grouping)
     if frame.filter(pl.col("delta").is_not_null()).is_empty():
         reasons = frame["skipped"].drop_nulls().unique().to_list() if "skipped" in frame.columns else []
-        raise Notice("Nothing to decompose: needs ideas at two steps linked by parent_ids."
+        raise Notice("Nothing to decompose: needs two recorded steps linked by a genealogy (parents and children)."
                      + (f" ({reasons[0]})" if reasons else ""))
     return frame
 

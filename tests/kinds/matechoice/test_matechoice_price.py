@@ -124,3 +124,19 @@ def test_selection_page_draws_the_genealogy_price_through_the_kind_view(run):
     assert set(frame["innovation_form"]) == {"residual"} and set(default["innovation_form"]) == {"immigration"}
     assert "residual form" in fig.layout.title.text
     assert "Kerr & Godfrey-Smith" in selection.figure(default, run.run_id, "size", None).layout.title.text
+
+
+def test_culturesim_report_prints_the_genealogy_price_of_a_run(run, capsys):
+    from culturesim.cli import main
+
+    assert main(["report", str(run.path), "--price-trait", "size", "--innovation-form", "residual"]) == 0
+    out = capsys.readouterr().out
+    assert "Kruskal" in out  # the study table first
+    assert "Price decomposition of the mean tree size (nodes) per generation" in out
+    assert "innovation form: residual" in out
+    assert main(["report", str(run.path)]) == 0
+    out = capsys.readouterr().out
+    assert "training error (RMSE)" in out and "innovation form: immigration (Kerr & Godfrey-Smith 2009" in out
+    assert main(["report", str(run.path), "--price-trait", "depth"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "unknown --price-trait 'depth'" in err and err.count("\n") == 1
