@@ -10,9 +10,9 @@ from fractions import Fraction as F
 
 import numpy as np
 import pytest
+from test_price import hand_example, random_genealogy  # the test module in tests/
 
 from analysis.price import INNOVATION_FORMS, main, permutation_null, price
-from test_price import hand_example, random_genealogy
 
 FORMS = ("immigration", "residual")
 
