@@ -67,3 +67,5 @@ class ReportOptions:
     judge_api_base: str | None = None
     seed: int = 0
     reference: str | None = None  # a run, folder or file to print beside (kinds that compare with one)
+    price_trait: str = "fitness"  # the trait a kind's Price decomposition follows (each kind says which it has)
+    innovation_form: str = "immigration"  # analysis.price.INNOVATION_FORMS
