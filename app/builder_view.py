@@ -21,6 +21,7 @@ MAX_DRAWN = 500
 MAX_EDGES_DRAWN = 20_000
 FORM = "cs-build"
 PRESET = "cs-build-preset"
+PROMPT_PRESET = "cs-build-prompt-preset"
 
 
 def input_id(inp: Input) -> dict:
@@ -60,6 +61,31 @@ def _personality_presets(inp: Input):
     return dcc.Dropdown(id={"type": PRESET, "key": inp.key}, multi=True, placeholder="personality presets",
                         options=[{"label": name, "value": name, "title": text} for name, text in known.items()],
                         className="cs-build-choice")
+
+
+def prompt_picker(presets: dict[str, dict[str, str]]):
+    """The kind's prompt presets, one to pick (its texts as the option's tooltip); None when it has none."""
+    if not presets:
+        return None
+    return html.Div(className="cs-build-row", children=[
+        html.Label("prompt preset", className="cs-build-label",
+                   title="fills the prompt inputs below (and the YAML) with a named set of prompts"),
+        dcc.Dropdown(id={"type": PROMPT_PRESET, "key": "prompts"}, placeholder="prompt presets",
+                     options=[{"label": name, "value": name,
+                               "title": "\n\n".join(f"{k}: {v}" for k, v in texts.items())}
+                              for name, texts in presets.items()],
+                     className="cs-build-choice"),
+        html.Div("fills " + ", ".join(dict.fromkeys(k for texts in presets.values() for k in texts)),
+                 className="cs-hint cs-build-help"),
+    ])
+
+
+def render_form(kind: str, items: list[Input | Section], values: dict[str, Any]) -> list:
+    """The whole form of ``kind``: its prompt presets' picker (when it declares any), then the inputs."""
+    from app.builder import prompt_presets
+
+    picker = prompt_picker(prompt_presets(kind))
+    return ([picker] if picker is not None else []) + render(items, values)
 
 
 def render(items: list[Input | Section], values: dict[str, Any], depth: int = 0) -> list:
