@@ -84,7 +84,10 @@ def render_form(kind: str, items: list[Input | Section], values: dict[str, Any])
     """The whole form of ``kind``: its prompt presets' picker (when it declares any), then the inputs."""
     from app.builder import prompt_presets
 
-    picker = prompt_picker(prompt_presets(kind))
+    try:
+        picker = prompt_picker(prompt_presets(kind))
+    except Exception as exc:  # noqa: BLE001 - a plug-in's broken presets: said, and the form still works
+        picker = html.Div(f"prompt presets unavailable: {exc}", className="cs-hint")
     return ([picker] if picker is not None else []) + render(items, values)
 
 

@@ -131,8 +131,11 @@ def test_the_similarity_heatmap_of_one_step_against_another(browser_app, results
               " gd.layout.title.text] : null;")
     wait_until(lambda: duo.driver.execute_script(script), timeout=90, what="the heatmap")
     pick(duo, "#sim-against", "2")
-    x, y, title = wait_until(lambda: (lambda got: got if got and "against step 2" in got[2] else None)(
-        duo.driver.execute_script(script)), timeout=60, what=f"step 4 against step 2 ({duo.find_element('#sim-msg').text})")
+    def against_two():
+        got = duo.driver.execute_script(script)
+        return got if got and "against step 2" in got[2] else None
+
+    x, y, _ = wait_until(against_two, timeout=60, what=f"step 4 against step 2 ({duo.find_element('#sim-msg').text})")
     assert len(y) == 8 and all("step 4" in label for label in y)
     assert len(x) == 8 and all("step 2" in label for label in x)
     assert not errors_on_page(duo)

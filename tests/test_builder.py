@@ -385,3 +385,22 @@ def test_presets_of_the_wrong_shape_are_refused_with_the_kinds_name(toy_kind):
                   tables="toy_kind_presets", prompt_presets="toy_kind_presets:BROKEN")
     with pytest.raises(TypeError, match="kind 'toy': toy_kind_presets:BROKEN must map preset names"):
         broken.load_prompt_presets()
+
+
+def test_broken_presets_of_a_plug_in_are_said_and_the_form_still_works(toy_kind):
+    from dash import no_update
+
+    from app.builder_view import render_form
+    from app.pages.launch import sync
+
+    broken = Kind(name="toy", schema="toy_kind_presets:ToyScenario", model="toy_kind_presets:ToyScenario",
+                  tables="toy_kind_presets", prompt_presets="toy_kind_presets:BROKEN")
+    register(broken)
+    schema = get_kind("toy").load_schema()
+    items = builder.form_of(schema)
+    form = render_form("toy", items, builder.starting_values(schema, "toy"))
+    assert "prompt presets unavailable" in form[0].children and len(form) > 1
+    keys = [i.key for i in builder.inputs(items)]
+    text, out, message = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, [None] * len(keys),
+                              [], [], "toy", "bad")
+    assert text is no_update and set(out) == {no_update} and "must map preset names" in message

@@ -259,7 +259,8 @@ def test_slope_differences_are_holm_adjusted_within_a_parameter():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = smf.mixedlm("value ~ step * C(x, Treatment(reference='0'))", data, groups=data["run_id"]).fit(reml=True)
-    p = {name.split("[T.")[1].rstrip("]"): fit.pvalues[name] for name in fit.fe_params.index if name.startswith("step:")}
+    p = {name.split("[T.")[1].rstrip("]"): fit.pvalues[name] for name in fit.fe_params.index
+         if name.startswith("step:")}
     conditions = ["1", "2", "3"]
     _, holm_p, _, _ = multipletests([p[c] for c in conditions], method="holm")
     rows = {r["condition"]: r for r in table.iter_rows(named=True)}

@@ -240,7 +240,11 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
         current[trigger["key"]] = out[keys.index(trigger["key"])] = builder.flow(builder.mix_of(chosen))
     loose: dict = {}
     if isinstance(trigger, dict) and trigger.get("type") == PROMPT_PRESET:
-        preset = builder.prompt_presets(shown).get(prompt_preset) if isinstance(prompt_preset, str) else None
+        try:
+            known = builder.prompt_presets(shown)
+        except Exception as exc:  # noqa: BLE001 - a plug-in's broken presets: said, nothing changed
+            return no_update, nothing, f"prompt presets unavailable: {exc}"
+        preset = known.get(prompt_preset) if isinstance(prompt_preset, str) else None
         if not preset:
             return no_update, nothing, None
         current, loose = builder.apply_preset(items, current, preset)
