@@ -295,11 +295,13 @@ def test_a_prompt_preset_fills_the_prompt_inputs_and_keeps_the_other_edits():
     assert data["steps"] == 5
     assert form[keys.index("culture.prompts.combine")] == want["culture.prompts.combine"]
     assert form[keys.index("steps")] is no_update  # only the preset's inputs are rewritten
-    # no preset name (the picker cleared), or a name the kind does not have: nothing changes
+    # no preset name (the picker cleared, or just drawn), or a name the kind does not have: the
+    # YAML is the form's, no input is rewritten
     for name in (None, "no-such-preset"):
         text, form, _ = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, values, [], [],
                              "culture", name)
-        assert text is no_update and set(form) == {no_update}
+        assert set(form) == {no_update}
+        assert yaml.safe_load(text)["steps"] == 5 and "prompts" not in yaml.safe_load(text).get("culture", {})
 
 
 def test_the_picker_is_shown_only_for_a_kind_with_presets():
@@ -316,6 +318,22 @@ def test_the_picker_is_shown_only_for_a_kind_with_presets():
     assert len(found) == 1 and [o["value"] for o in found[0].options] == list(builder.prompt_presets("culture"))
     assert "{ideas}" in found[0].options[1]["title"]  # the texts as the option's tooltip
     assert builder.prompt_presets("gard") == {} and pickers("gard") == []
+
+
+def test_prompts_are_text_areas_that_keep_line_breaks_short_texts_are_inputs():
+    from dash import dcc
+
+    from app.builder_view import FORM, render_form
+
+    schema = get_kind("culture").load_schema()
+    items = builder.form_of(schema)
+    form = render_form("culture", items, builder.starting_values(schema, "culture"))
+    controls = {c.id["key"]: c for top in form for c in walk(top)
+                if isinstance(getattr(c, "id", None), dict) and c.id.get("type") == FORM}
+    for op in ("create", "transform", "combine"):  # "create"'s default has no line break: a preset fills it
+        assert isinstance(controls[f"culture.prompts.{op}"], dcc.Textarea)
+    assert "\n" in controls["culture.prompts.transform"].value
+    assert isinstance(controls["name"], dcc.Input) and isinstance(controls["llm.model"], dcc.Input)
 
 
 def walk(component):
@@ -403,4 +421,5 @@ def test_broken_presets_of_a_plug_in_are_said_and_the_form_still_works(toy_kind)
     keys = [i.key for i in builder.inputs(items)]
     text, out, message = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, [None] * len(keys),
                               [], [], "toy", "bad")
-    assert text is no_update and set(out) == {no_update} and "must map preset names" in message
+    assert set(out) == {no_update} and "must map preset names" in message
+    assert yaml.safe_load(text)["kind"] == "toy"  # the form's YAML all the same

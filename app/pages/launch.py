@@ -239,16 +239,18 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
             return no_update, nothing, None
         current[trigger["key"]] = out[keys.index(trigger["key"])] = builder.flow(builder.mix_of(chosen))
     loose: dict = {}
+    note = None
     if isinstance(trigger, dict) and trigger.get("type") == PROMPT_PRESET:
+        # also Dash's call for a form just drawn (the picker is new, its value None): then, as
+        # for any new input, the YAML is written from the form, with no preset applied
         try:
             known = builder.prompt_presets(shown)
-        except Exception as exc:  # noqa: BLE001 - a plug-in's broken presets: said, nothing changed
-            return no_update, nothing, f"prompt presets unavailable: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a plug-in's broken presets: said, the form still works
+            known, note = {}, f"prompt presets unavailable: {exc}"
         preset = known.get(prompt_preset) if isinstance(prompt_preset, str) else None
-        if not preset:
-            return no_update, nothing, None
-        current, loose = builder.apply_preset(items, current, preset)
-        out = [current[k] if k in preset else no_update for k in keys]
+        if preset:
+            current, loose = builder.apply_preset(items, current, preset)
+            out = [current[k] if k in preset else no_update for k in keys]
     from culturesim.yamlsource import YamlSyntaxError, parse_yaml
 
     try:
@@ -259,7 +261,7 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
         base = {}
     data, problems = builder.scenario_data(shown, items, current, base)
     data = builder.set_keys(data, loose)
-    message = html.Ul([html.Li(p) for p in problems], className="cs-problems") if problems else None
+    message = html.Ul([html.Li(p) for p in problems], className="cs-problems") if problems else note
     return builder.dump(data), out, message
 
 
