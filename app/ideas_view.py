@@ -34,9 +34,11 @@ def agent_groups(agents: pl.DataFrame, grouping: str) -> dict | None:
     return dict(agents.select("agent_id", grouping).iter_rows())
 
 
-def price_over_steps(ideas: pl.DataFrame, trait: pl.DataFrame, groups: dict | None) -> pl.DataFrame:
-    """analysis.price.price_from_run between each pair of consecutive steps with ideas.
-    A step pair that cannot be decomposed (no parents, say) is left out, with its reason."""
+def price_over_steps(ideas: pl.DataFrame, trait: pl.DataFrame, groups: dict | None,
+                     innovation_form: str = "immigration") -> pl.DataFrame:
+    """analysis.price.price_from_run between each pair of consecutive steps with ideas, in the
+    given form of the innovation term (recorded in an ``innovation_form`` column). A step pair
+    that cannot be decomposed (no parents, say) is left out, with its reason."""
     from analysis.price import price_from_run
 
     steps = sorted(ideas["step"].unique().to_list())
@@ -44,28 +46,30 @@ def price_over_steps(ideas: pl.DataFrame, trait: pl.DataFrame, groups: dict | No
     for parent, child in zip(steps, steps[1:], strict=False):
         window = ideas.filter(pl.col("step").is_in([parent, child]))
         try:
-            terms = price_from_run(window, trait, groups, parent, child)
+            terms = price_from_run(window, trait, groups, parent, child, innovation_form=innovation_form)
         except ValueError as exc:
-            rows.append({"step": child, "skipped": str(exc)})
+            rows.append({"step": child, "skipped": str(exc), "innovation_form": innovation_form})
             continue
-        row = {k: float(v) for k, v in terms.as_dict().items() if k not in ("n_parents", "n_children", "n_innovations")}
+        row = {k: float(v) for k, v in terms.as_dict().items()
+               if k not in ("n_parents", "n_children", "n_innovations", "innovation_form")}
         row.update(step=child, parent_step=parent, n_parents=terms.n_parents, n_children=terms.n_children,
-                   n_innovations=terms.n_innovations, residual=float(terms.check()), skipped=None)
+                   n_innovations=terms.n_innovations, residual=float(terms.check()), skipped=None,
+                   innovation_form=terms.innovation_form)
         rows.append(row)
     schema = {c: pl.Float64 for c in PRICE_COLUMNS} | {
         "step": pl.Int64, "parent_step": pl.Int64, "selection": pl.Float64, "mean_fitness": pl.Float64,
         "n_parents": pl.Int64, "n_children": pl.Int64, "n_innovations": pl.Int64, "residual": pl.Float64,
-        "skipped": pl.String}
+        "skipped": pl.String, "innovation_form": pl.String}
     return pl.DataFrame(rows, schema=schema).sort("step")
 
 
-def idea_price(res, rel: str, trait: str, grouping: str) -> pl.DataFrame:
+def idea_price(res, rel: str, trait: str, grouping: str, innovation_form: str = "immigration") -> pl.DataFrame:
     def make() -> pl.DataFrame:
         ideas = res.valid_ideas(rel)
         groups = agent_groups(res.agents(rel), grouping)
-        return price_over_steps(ideas, trait_table(ideas, trait), groups)
+        return price_over_steps(ideas, trait_table(ideas, trait), groups, innovation_form)
 
-    return res.derived(rel, ("price", trait, grouping), make)
+    return res.derived(rel, ("price", trait, grouping, innovation_form), make)
 
 
 def _summary(res, rel: str):
@@ -82,5 +86,5 @@ def _summary(res, rel: str):
 
 
 def register_idea_view(kind: str, note: str = "") -> None:
-    register_price(kind, PriceSource(TRAITS, idea_price, GROUPINGS, note=note))
+    register_price(kind, PriceSource(TRAITS, idea_price, GROUPINGS, note=note, forms=True))
     register_sections(kind, Section("Ideas by operation", _summary))

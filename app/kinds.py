@@ -15,6 +15,10 @@ in here, with no change to the pages:
 - **Selection (Price) sources** — ``register_price(kind, PriceSource(...))``: the traits it
   offers and ``compute(results, run_id, trait, grouping) -> frame`` with one row per step and
   the columns of :data:`PRICE_COLUMNS`. The Selection page draws whatever a source returns.
+  A source with ``forms=True`` also takes ``innovation_form=`` (one of
+  ``analysis.price.INNOVATION_FORMS``: the immigration form of Kerr & Godfrey-Smith 2009, the
+  default, or the residual form) and records it in an ``innovation_form`` column; the page
+  offers the choice and says which form a plot uses.
 - **Cards of the Compare page** — ``register_compare_card(CompareCard(layout, register))``: a
   card shown on the Compare page (hidden by its own callback for sweeps it does not apply
   to) and the function that wires its callbacks.
@@ -52,6 +56,7 @@ class PriceSource:
     compute: Callable[[Any, str, str, str], pl.DataFrame]  # (Results, run id, trait, grouping) -> frame
     groupings: dict[str, str] = field(default_factory=lambda: {"none": "one group"})
     note: str = ""
+    forms: bool = False  # compute takes innovation_form= and writes an innovation_form column
 
 
 SECTIONS: dict[str, list[Section]] = {}

@@ -361,7 +361,7 @@ def cmd_report(args) -> int:
         return _fail([f"{path}: no run of a reported kind here (culturesim report reads runs of kind "
                       f"{' or '.join(reported)})"])
     options = ReportOptions(embedder=args.embedder, judge=args.judge, judge_api_base=args.judge_api_base,
-                            seed=args.seed)
+                            seed=args.seed, price_trait=args.price_trait, innovation_form=args.innovation_form)
     for kind in found:
         try:
             get_kind(kind).load_report()(path, by_kind[kind], options)
@@ -668,6 +668,11 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--judge", help="originality judge model (default: the run's own model); 'none' to skip")
     rep.add_argument("--judge-api-base", help="api_base for --judge")
     rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--price-trait", default="fitness",
+                     help="trait of a kind's Price decomposition of its genealogy (the GP kind: fitness or size)")
+    rep.add_argument("--innovation-form", choices=("immigration", "residual"), default="immigration",
+                     help="form of the Price innovation term: immigration (default; Kerr & Godfrey-Smith 2009) "
+                          "or residual")
     rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")

@@ -63,8 +63,9 @@ def mean(xs):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_identity_exact_on_random_genealogies(seed):
+    """The residual form (tests/test_price_forms.py checks the default, immigration, form)."""
     parents, children, attributions = random_genealogy(seed, exact=True)
-    t = price(parents, children, attributions)
+    t = price(parents, children, attributions, innovation_form="residual")
     assert t.exact and all(isinstance(getattr(t, k), F) for k in TERMS)
     assert t.check() == 0
     assert t.delta == t.between + t.within + t.transmission + t.innovation
@@ -136,7 +137,8 @@ def hand_example(scale=1):
 
 
 def test_hand_worked_example():
-    t = price(*hand_example())
+    """The residual form; tests/test_price_forms.py works the immigration form by hand."""
+    t = price(*hand_example(), innovation_form="residual")
     # w_A = 1 + 1/2 = 3/2, w_B = 1/2, w_C = 0; N_inh = 2, N_p = 3 -> w_bar = 2/3.
     assert t.mean_fitness == F(2, 3)
     # z'_A = (1*1 + 1/2*3) / (3/2) = 5/3, z'_B = 3, z'_C = z_C = 4 (no offspring).
@@ -162,8 +164,9 @@ def test_as_dict_and_dataframe_input():
     parents, children, attributions = hand_example()
     t = price(*hand_example())
     d = t.as_dict()
-    assert set(d) == set(TERMS) | {"n_parents", "n_children", "n_innovations"}
-    assert d["transmission"] == F(3, 2)
+    assert set(d) == set(TERMS) | {"n_parents", "n_children", "n_innovations", "innovation_form"}
+    assert d["innovation_form"] == "immigration"
+    assert d["transmission"] == F(3, 4)  # (1 - m) 3/2 with m = 2/4 innovations
     def frame(rows, names):  # Fractions kept as Python objects (an Object column)
         cols = list(zip(*rows, strict=True))
         return pl.DataFrame([pl.Series(n, list(c), dtype=pl.Object if n in ("trait", "weight") else pl.String)
@@ -317,7 +320,7 @@ def test_validation_errors(case, message):
 def test_float_weights_within_tolerance_are_accepted_and_renormalised():
     parents, children, attributions = hand_example()
     attributions = [("c1", "A", 1.0 + 5e-10), ("c2", "A", 0.5), ("c2", "B", 0.5)]
-    t = price(parents, children, attributions)
+    t = price(parents, children, attributions, innovation_form="residual")
     assert abs(t.check()) < 1e-12 and math.isclose(t.transmission, 1.5, rel_tol=1e-8)
 
 
@@ -434,8 +437,8 @@ def test_load_tables_parses_fractions_exactly(csvs):
     parents, children, attributions = load_tables(p, c, a)
     assert parents[1] == ("B", "g1", F(2, 3)) and children[0] == ("c1", F(1, 3))
     assert attributions[1] == ("c2", "A", F(1, 2))
-    t = price(parents, children, attributions)
-    assert t == price(*hand_example(F(1, 3)))
+    t = price(parents, children, attributions, innovation_form="residual")
+    assert t == price(*hand_example(F(1, 3)), innovation_form="residual")
     assert (t.delta, t.between, t.within, t.transmission, t.innovation) == \
         (F(1, 3), F(-1, 3), F(-1, 6), F(1, 2), F(1, 3))
 
@@ -452,11 +455,13 @@ def test_load_tables_decimals_are_floats(tmp_path, csvs):
 def test_main_writes_exact_json(csvs, capsys):
     tmp, p, c, a = csvs
     out = tmp / "terms.json"
-    assert main(["--parents", p, "--children", c, "--attributions", a, "--out", str(out)]) == 0
+    assert main(["--parents", p, "--children", c, "--attributions", a, "--innovation-form", "residual",
+                 "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "delta" in printed and "-1/6" in printed and "transmission" in printed
+    assert printed.startswith("innovation form: residual")
     data = json.loads(out.read_text())
-    assert data["exact"] is True
+    assert data["exact"] is True and data["innovation_form"] == "residual"
     assert data["exact_terms"]["delta"] == "1/3"
     assert data["exact_terms"]["within"] == "-1/6"
     assert data["exact_terms"]["transmission"] == "1/2"
@@ -601,6 +606,18 @@ def test_culturesim_price_command_by_hand_example(tmp_path):
     done = subprocess.run([sys.executable, "-m", "culturesim.cli", "price", "--parents", str(tmp_path / "p.csv"),
                            "--children", str(tmp_path / "c.csv"), "--attributions", str(tmp_path / "a.csv"),
                            "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("innovation form: immigration (Kerr & Godfrey-Smith 2009")
+    data = json.loads(out.read_text())
+    exact = data["exact_terms"]
+    # the default, immigration form: m = 1/3 innovations; between (1 - m) 1/12 = 1/18 and
+    # innovation m (0 - 2/3) = -2/9; 1/18 - 2/9 = -1/6
+    assert data["innovation_form"] == "immigration"
+    assert (exact["delta"], exact["between"], exact["within"], exact["transmission"], exact["innovation"]) == \
+        ("-1/6", "1/18", "0/1", "0/1", "-2/9")
+    done = subprocess.run([sys.executable, "-m", "culturesim.cli", "price", "--parents", str(tmp_path / "p.csv"),
+                           "--children", str(tmp_path / "c.csv"), "--attributions", str(tmp_path / "a.csv"),
+                           "--innovation-form", "residual", "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     exact = json.loads(out.read_text())["exact_terms"]
     assert (exact["delta"], exact["between"], exact["within"], exact["transmission"], exact["innovation"]) == \

@@ -82,6 +82,28 @@ def test_echo_answers_a_schema_request_in_its_shape():
     assert shape.parse(free.text, shape.canonical(IDEA)) is None  # no schema: free text as before
 
 
+@pytest.mark.parametrize("pattern", [
+    r"^(take|pick up|go to) [a-z]+( [a-z]+){0,5}$", r"^[A-Z][a-z]{2,4}-[0-9]+$", r"ab?c*(d|ef)+", r"^x{2,3}[0-9]$"])
+def test_echo_writes_strings_that_match_a_pattern(pattern):
+    import re
+
+    schema = {"type": "object", "properties": {"goal": {"type": "string", "pattern": pattern}}, "required": ["goal"]}
+    replies = LLM(LLMSpec(model="echo/x", cache=False)).generate([req(s, schema=schema) for s in range(30)])
+    goals = [json.loads(r.text)["goal"] for r in replies]
+    assert all(r.ok and r.retries == 0 for r in replies)
+    assert all(re.search(pattern, g) for g in goals) and len(set(goals)) > 1  # drawn, not one fixed string
+
+
+def test_a_pattern_echo_cannot_write_is_refused_not_faked():
+    import numpy as np
+
+    from culturesim.llm.backends.echo_pattern import matching
+
+    with pytest.raises(ValueError):
+        matching(r"(?=a)b", np.random.default_rng(0), [])  # a lookahead nothing can satisfy
+    assert matching(r"^[a-z]+$", np.random.default_rng(0), ["lantern", "Fox", "x1"]) == "lantern"  # heard word
+
+
 def test_a_reply_out_of_shape_is_asked_again_with_a_new_seed():
     # echo/misshape-0.5 answers plain text to about half the (request, seed) pairs, decided by a
     # hash of the pair: the same request always misses or always fits, a new seed draws again

@@ -11,7 +11,11 @@ One module per idea, as networkx splits an algorithm family; every public name i
 here, so ``from analysis.price import price`` is all a caller needs:
 
 * :mod:`analysis.price.decomposition`: :class:`PriceTerms` and :func:`price`, the identity itself
-  (its inputs, definitions, normalisation and arithmetic are documented there);
+  (its inputs, definitions, normalisation and arithmetic are documented there), with the
+  innovation term in two forms: ``innovation_form="immigration"`` (the default, the immigration
+  form of Kerr & Godfrey-Smith 2009, *Evolution* 63(2): 531-536: selection and transmission
+  weighted by the inherited share ``1 - m``, innovation ``m (z_new - z_parents)``) or
+  ``"residual"`` (innovation ``m (z_new - z_inherited)``);
 * :mod:`analysis.price.rows`: the three inputs read and checked row by row, the reference;
 * :mod:`analysis.price.fast`: valid float input read column-wise, fast enough for a GARD step;
 * :mod:`analysis.price.null`: :func:`permutation_null`, how far the selection terms are from chance;
@@ -24,7 +28,7 @@ here, so ``from analysis.price import price`` is all a caller needs:
 # directly (the row-by-row and the column-wise preparations must give the same terms, to the bit).
 from analysis.price.cli import main
 from analysis.price.csv_input import load_tables
-from analysis.price.decomposition import PriceTerms, price
+from analysis.price.decomposition import FORM_SOURCES, INNOVATION_FORMS, PriceTerms, price
 from analysis.price.decomposition import _terms_float as _terms_float
 from analysis.price.fast import _arrays as _arrays
 from analysis.price.fast import _prepare_float as _prepare_float
@@ -32,4 +36,5 @@ from analysis.price.idea_runs import price_from_run
 from analysis.price.null import permutation_null
 from analysis.price.rows import _prepare as _prepare
 
-__all__ = ["PriceTerms", "price", "permutation_null", "price_from_run", "load_tables", "main"]
+__all__ = ["PriceTerms", "price", "INNOVATION_FORMS", "FORM_SOURCES", "permutation_null", "price_from_run",
+           "load_tables", "main"]

@@ -27,21 +27,46 @@ identity is a statement about these parents, not an estimate about a larger popu
   ``n_k / N_p``; ``E(w dz)`` needs no split because a size-weighted mean of group means is the
   overall mean.
 
-Normalisation, chosen so that the terms sum to the observed change with nothing left over::
+Normalisation, chosen so that the terms sum to the observed change with nothing left over.
+With ``m = N_inn / N_c`` the share of the children that are innovations (new entrants without
+parents among these parents), two forms of the innovation term are offered
+(``innovation_form``):
 
-    delta        = z_bar_children - z_bar_parents
-    between      = Cov_k(W_k, Z_k)   / w_bar
-    within       = E_k[Cov_k(w, z)]  / w_bar
-    selection    = between + within
-    transmission = E(w dz)           / w_bar
-    innovation   = (N_inn / N_c) (z_bar_inn - z_bar_inh)
-    delta        = between + within + transmission + innovation     (exactly)
+* ``"immigration"`` (the default, the form readers know): the immigration form of the
+  generalised Price equation, Kerr & Godfrey-Smith (2009), "Generalization of the Price
+  equation for evolutionary change", *Evolution* 63(2): 531-536. The offspring generation is
+  a share ``1 - m`` of inherited children and a share ``m`` of immigrants; selection and
+  transmission are weighted by the inherited share and the immigrants pull the mean by how
+  far they are from the *parents*::
 
-The first three terms explain how the *inherited* children's mean differs from the parents'
-mean; the innovation term is how far the innovations pull the children's mean away from that,
-because ``z_bar_children = z_bar_inh + (N_inn / N_c)(z_bar_inn - z_bar_inh)``. When no child is
-inherited (``N_inh = 0``) there is no fitness to divide by: selection and transmission are 0 and
-the innovation term is the whole change, ``z_bar_inn - z_bar_parents``.
+      delta        = z_bar_children - z_bar_parents
+      between      = (1 - m) Cov_k(W_k, Z_k)  / w_bar
+      within       = (1 - m) E_k[Cov_k(w, z)] / w_bar
+      transmission = (1 - m) E(w dz)          / w_bar
+      innovation   = m (z_bar_inn - z_bar_parents)
+
+* ``"residual"``: selection and transmission unweighted (they explain the inherited children's
+  mean exactly, as in Price's closed-population equation) and innovation is what is left,
+  how far the innovations pull the children's mean away from the inherited children's::
+
+      between      = Cov_k(W_k, Z_k)  / w_bar
+      within       = E_k[Cov_k(w, z)] / w_bar
+      transmission = E(w dz)          / w_bar
+      innovation   = m (z_bar_inn - z_bar_inh)
+
+Both are exact, because ``z_bar_children = (1 - m) z_bar_inh + m z_bar_inn`` and
+``z_bar_inh - z_bar_parents = (Cov(w, z) + E(w dz)) / w_bar``::
+
+    delta = between + within + transmission + innovation     (exactly, in either form)
+    selection = between + within
+
+They agree when there are no innovations (``m = 0``). The immigration form is the default so
+that a term called "selection" means what it means in the literature: the change selection
+makes in the *whole* offspring generation, which it only partly makes when a share ``m`` of
+that generation came from elsewhere. When no child is inherited (``N_inh = 0``, ``m = 1``)
+there is no fitness to divide by: selection and transmission are 0 and the innovation term is
+the whole change, ``z_bar_inn - z_bar_parents``, in both forms. Every result records its form
+(:attr:`PriceTerms.innovation_form`).
 
 Arithmetic: if every trait and weight is an ``int`` or ``fractions.Fraction`` the computation
 is pure Python on Fractions and the identity holds with residual exactly 0 (useful for hand
@@ -64,6 +89,20 @@ from analysis.price.fast import _Arrays, _arrays, _prepare_float
 from analysis.price.rows import _Data, _is_dataframe, _prepare
 
 _TERMS = ("delta", "selection", "between", "within", "transmission", "innovation", "mean_fitness")
+# The two forms of the innovation term (see the module docstring); the first is the default.
+INNOVATION_FORMS = ("immigration", "residual")
+FORM_SOURCES = {
+    "immigration": "Kerr & Godfrey-Smith 2009, Evolution 63(2):531-536: selection and transmission weighted by "
+                   "the inherited share 1 - m, innovation m (z_new - z_parents)",
+    "residual": "selection and transmission of the inherited children unweighted, innovation m (z_new - z_inherited)",
+}
+
+
+def check_form(innovation_form: str) -> str:
+    """The form, or a one-line ValueError naming the allowed ones."""
+    if innovation_form not in INNOVATION_FORMS:
+        raise ValueError(f"unknown innovation_form {innovation_form!r}; allowed: {', '.join(INNOVATION_FORMS)}")
+    return innovation_form
 
 
 @dataclass(frozen=True)
@@ -84,6 +123,7 @@ class PriceTerms:
     n_parents: int
     n_children: int
     n_innovations: int
+    innovation_form: str = "immigration"  # which form of the innovation term (module docstring)
 
     @property
     def exact(self) -> bool:
@@ -110,7 +150,7 @@ def _fitness(d: _Data) -> tuple[list[Any], list[Any]]:
 
 
 def _finish(exact: bool, n_p: int, n_c: int, n_inh: int, wbar, between_raw, within_raw, trans_raw,
-            mean_p, mean_c, mean_inh, mean_inn) -> PriceTerms:
+            mean_p, mean_c, mean_inh, mean_inn, innovation_form: str = "immigration") -> PriceTerms:
     n_inn = n_c - n_inh
     zero = Fraction(0) if exact else 0.0
     if n_inh == 0:
@@ -118,11 +158,17 @@ def _finish(exact: bool, n_p: int, n_c: int, n_inh: int, wbar, between_raw, with
         innovation = mean_inn - mean_p
     else:
         between, within, transmission = between_raw / wbar, within_raw / wbar, trans_raw / wbar
-        innovation = (Fraction(n_inn, n_c) if exact else n_inn / n_c) * (mean_inn - mean_inh) if n_inn else zero
+        m = Fraction(n_inn, n_c) if exact else n_inn / n_c
+        if innovation_form == "immigration":  # Kerr & Godfrey-Smith (2009): weight by the inherited share
+            kept = 1 - m
+            between, within, transmission = kept * between, kept * within, kept * transmission
+            innovation = m * (mean_inn - mean_p) if n_inn else zero
+        else:
+            innovation = m * (mean_inn - mean_inh) if n_inn else zero
     terms = PriceTerms(
         delta=mean_c - mean_p, selection=between + within, between=between, within=within,
         transmission=transmission, innovation=innovation, mean_fitness=wbar,
-        n_parents=n_p, n_children=n_c, n_innovations=n_inn,
+        n_parents=n_p, n_children=n_c, n_innovations=n_inn, innovation_form=innovation_form,
     )
     if not exact:
         _require_finite(terms)
@@ -139,7 +185,7 @@ def _require_finite(terms: PriceTerms) -> None:
                          f"rescale the trait (divide it by a constant, e.g. 1e6) and decompose again")
 
 
-def _terms_exact(d: _Data) -> PriceTerms:
+def _terms_exact(d: _Data, innovation_form: str = "immigration") -> PriceTerms:
     w, zprime = _fitness(d)
     n = len(w)
     wbar = sum(w, Fraction(0)) / n
@@ -165,15 +211,15 @@ def _terms_exact(d: _Data) -> PriceTerms:
     mean_inh = mean(z for z, inh in zip(d.zc, d.inherited, strict=True) if inh)
     mean_inn = mean(z for z, inh in zip(d.zc, d.inherited, strict=True) if not inh)
     return _finish(True, n, len(d.zc), sum(d.inherited), wbar, between, within, trans, zbar, mean_c, mean_inh,
-                   mean_inn)
+                   mean_inn, innovation_form)
 
 
-def _terms_float(d: _Arrays) -> PriceTerms:
+def _terms_float(d: _Arrays, innovation_form: str = "immigration") -> PriceTerms:
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused as a whole by _finish
-        return _terms_float_raw(d)
+        return _terms_float_raw(d, innovation_form)
 
 
-def _terms_float_raw(d: _Arrays) -> PriceTerms:
+def _terms_float_raw(d: _Arrays, innovation_form: str) -> PriceTerms:
     n = len(d.z)
     z, zc, g = d.z, d.zc, d.g
     w = np.bincount(d.p, weights=d.a, minlength=n)
@@ -191,7 +237,8 @@ def _terms_float_raw(d: _Arrays) -> PriceTerms:
     n_inh = int(inh.sum())
     mean_inh = float(zc[inh].mean()) if n_inh else None
     mean_inn = float(zc[~inh].mean()) if n_inh < len(zc) else None
-    return _finish(False, n, len(zc), n_inh, wbar, between, within, trans, zbar, float(zc.mean()), mean_inh, mean_inn)
+    return _finish(False, n, len(zc), n_inh, wbar, between, within, trans, zbar, float(zc.mean()), mean_inh, mean_inn,
+                   innovation_form)
 
 
 def _materialise(rows: Any) -> Any:
@@ -211,8 +258,13 @@ def _prepared(parents: Any, children: Any, attributions: Any) -> _Arrays | _Data
     return d if d.exact else _arrays(d)
 
 
-def price(parents: Any, children: Any, attributions: Any) -> PriceTerms:
+def price(parents: Any, children: Any, attributions: Any, *, innovation_form: str = "immigration") -> PriceTerms:
     """Decompose one step's change in the mean trait into between, within, transmission, innovation.
+
+    ``innovation_form``: ``"immigration"`` (default; Kerr & Godfrey-Smith 2009, selection and
+    transmission weighted by the inherited share ``1 - m``, innovation ``m (z_new - z_parents)``)
+    or ``"residual"`` (selection and transmission of the inherited children unweighted, innovation
+    ``m (z_new - z_inherited)``); the module docstring has both. The result records which.
 
     ``parents``: rows ``(id, group, trait)`` (or ``(id, trait)``) or a DataFrame with ``id``,
     ``group`` (optional), ``trait``; ``children``: ``(id, trait)``; ``attributions``:
@@ -220,5 +272,6 @@ def price(parents: Any, children: Any, attributions: Any) -> PriceTerms:
     than producing a decomposition that silently does not add up. Float input of any size is
     handled column-wise (DataFrames with integer ids fastest); exact input row by row.
     """
+    check_form(innovation_form)
     d = _prepared(parents, children, attributions)
-    return _terms_exact(d) if isinstance(d, _Data) else _terms_float(d)
+    return _terms_exact(d, innovation_form) if isinstance(d, _Data) else _terms_float(d, innovation_form)

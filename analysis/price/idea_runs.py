@@ -22,6 +22,8 @@ def price_from_run(
     groups: Mapping[Any, Any] | None,
     parent_step: int,
     child_step: int,
+    *,
+    innovation_form: str = "immigration",
 ) -> PriceTerms:
     """Price terms between two steps of an idea run (``culturesim.store`` ideas table).
 
@@ -30,7 +32,8 @@ def price_from_run(
     which ideas were shown, not how much each contributed. A child whose listed parents all lie
     elsewhere is an innovation for this step. Failed ideas (``error`` set or ``text`` null) are
     neither parents nor children. Groups come from ``groups[agent_id]`` of the parent's author,
-    i.e. frozen at the parent step (``None``: one group).
+    i.e. frozen at the parent step (``None``: one group). ``innovation_form``: as in
+    :func:`analysis.price.price` (default the immigration form of Kerr & Godfrey-Smith 2009).
     """
     for col in ("step", "agent_id", "idea_id", "parent_ids"):
         if col not in ideas.columns:
@@ -79,4 +82,4 @@ def price_from_run(
         children.append((iid, value_of(iid)))
         linked = list(dict.fromkeys(p for p in (pids or []) if p in parent_set))
         attributions.extend((iid, p, Fraction(1, len(linked))) for p in linked)
-    return price(parents, children, attributions)
+    return price(parents, children, attributions, innovation_form=innovation_form)

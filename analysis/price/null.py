@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.price.decomposition import _fitness, _prepared, _terms_exact, _terms_float
+from analysis.price.decomposition import _fitness, _prepared, _terms_exact, _terms_float, check_form
 from analysis.price.rows import _Data
 
 
@@ -42,7 +42,8 @@ def _permutations(rng: Any, n_items: int, n: int) -> Iterable[np.ndarray]:
         done += b
 
 
-def permutation_null(parents: Any, children: Any, attributions: Any, *, n: int = 1000, rng: Any = None) -> dict:
+def permutation_null(parents: Any, children: Any, attributions: Any, *, n: int = 1000, rng: Any = None,
+                     innovation_form: str = "immigration") -> dict:
     """How surprising the observed between- and within-group selection is if fitness ignored the trait.
 
     Each parent's offspring (its fitness, together with its offspring trait) is handed to a
@@ -55,12 +56,17 @@ def permutation_null(parents: Any, children: Any, attributions: Any, *, n: int =
     ``sd`` (population sd of the null draws), ``z`` and a two-sided ``p``
     (``(1 + #{|null - mean| >= |observed - mean|}) / (n + 1)``). When the null has no spread
     (one group for between, singleton groups for within, or no inherited children) ``z`` is 0.
+
+    ``innovation_form`` is :func:`analysis.price.price`'s: in the immigration form the observed
+    terms and every draw are weighted by the inherited share ``1 - m`` (unchanged by the
+    permutation, so ``z`` and ``p`` are the same in both forms; observed, mean and sd scale).
     """
+    check_form(innovation_form)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     d = _prepared(parents, children, attributions)
     if isinstance(d, _Data):  # exact input: the observed terms stay Fractions, the null is float
-        observed = _terms_exact(d)
+        observed = _terms_exact(d, innovation_form)
         w = np.asarray([float(x) for x in _fitness(d)[0]])
         try:
             z = np.asarray([float(x) for x in d.zp])
@@ -69,7 +75,7 @@ def permutation_null(parents: Any, children: Any, attributions: Any, *, n: int =
                              "rescale the trait (divide it by a constant)") from None
         g, n_k = np.asarray(d.group_index), d.n_groups
     else:
-        observed = _terms_float(d)
+        observed = _terms_float(d, innovation_form)
         w = np.bincount(d.p, weights=d.a, minlength=len(d.z))
         z, g, n_k = d.z, d.g, d.n_groups
     n_p = len(z)
@@ -82,6 +88,9 @@ def permutation_null(parents: Any, children: Any, attributions: Any, *, n: int =
     between_axis = (Z[g] - zbar) / n_p
     within_axis = (z - Z[g]) / n_p
     centred = w - wbar
+    if innovation_form == "immigration" and observed.n_children:
+        # the inherited share 1 - m weights both selection terms (analysis.price.decomposition)
+        centred = centred * (1.0 - observed.n_innovations / observed.n_children)
 
     between_null, within_null = [], []
     for perms in _permutations(rng, n_p, int(n)):

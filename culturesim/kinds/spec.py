@@ -83,3 +83,5 @@ class ReportOptions:
     judge: str | None = None  # a judge model; None: the run's own; "none": no judge
     judge_api_base: str | None = None
     seed: int = 0
+    price_trait: str = "fitness"  # the trait a kind's Price decomposition follows (each kind says which it has)
+    innovation_form: str = "immigration"  # analysis.price.INNOVATION_FORMS

@@ -78,10 +78,27 @@ COT = {
 _ANALYSIS = {"analysis": {"type": "string"}}
 
 
+# A goal is a command of the game, or two joined by "and": a verb, then up to six lowercase
+# words, hyphens allowed ("put red hot pepper on bed", "open the frosted-glass door"). The
+# grammar holds every goal string to this pattern, so a small model cannot fill a reply with
+# punctuation, narration ("you have reached ...") or placeholders ("goal_new_challenge_1"),
+# all of which clean_goal would drop. The verbs are the
+# game's own (its parser and the oracle read them) and a few a player naturally sets goals with
+# (find, explore, reach); a goal the oracle cannot read is kept (agents may invent goals beyond
+# the game's facts), it is only not judged by the oracle. At most 15 words, clean_goal's limit.
+GOAL_VERBS = ("take", "pick", "get", "grab", "collect", "open", "close", "go", "walk", "enter", "visit", "reach",
+              "slice", "dice", "chop", "cut", "fry", "roast", "grill", "cook", "prepare", "make", "eat", "put",
+              "place", "insert", "drop", "find", "examine", "look", "unlock", "lock", "explore", "drink", "use",
+              "check", "search", "read", "clean", "serve", "inventory")
+GOAL_CLAUSE = "(" + "|".join(GOAL_VERBS) + ")( [a-z]+(-[a-z]+)?){0,6}"
+GOAL_PATTERN = f"^{GOAL_CLAUSE}( and {GOAL_CLAUSE})?$"
+
+
 def reply_schema(operation: str, *, cot: bool, max_relabels: int = 5, max_subgoals: int = 4) -> dict:
     """The JSON shape of each call's reply (culturesim/llm/shape.py), decoded under its grammar
-    on the embedded model. Lists are bounded so that a reply fits its token cap."""
-    goal = {"type": "string"}
+    on the embedded model. Lists are bounded so that a reply fits its token cap, and goals are
+    held to :data:`GOAL_PATTERN`."""
+    goal = {"type": "string", "pattern": GOAL_PATTERN}
     fields = {
         "imagine": {"goal": goal, "subgoals": {"type": "array", "items": goal, "maxItems": max_subgoals}},
         "relabel": {"goals": {"type": "array", "items": goal, "minItems": 1, "maxItems": max_relabels}},
@@ -101,12 +118,13 @@ he she they there here his her their goal goals subgoal subgoals none new player
 
 
 def clean_goal(text: str) -> str | None:
-    """A goal the repertoire can hold, or None: one to twelve words with a letter, no template echo."""
+    """A goal the repertoire can hold, or None: one to fifteen words (two commands of seven joined
+    by "and", what :data:`GOAL_PATTERN` allows) with a letter, no template echo."""
     if re.fullmatch(r"\W*<[^>]*>\W*", text):  # the answer format echoed back
         return None
     goal = normalise_goal(_LABEL.sub("", normalise_goal(text)).replace("<", "").replace(">", ""))
     words = goal.split()
-    if not 1 <= len(words) <= 12 or not re.search(r"[a-z]", goal) or words[0] in _NOT_A_VERB:
+    if not 1 <= len(words) <= 15 or not re.search(r"[a-z]", goal) or words[0] in _NOT_A_VERB:
         return None
     return goal
 

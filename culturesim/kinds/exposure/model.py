@@ -15,6 +15,7 @@ by (run seed, step, agent), so a resumed run continues exactly.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +44,30 @@ class Chain:
     disclosed: bool
 
 
+# Up to this many examples the schema lists every ranking (n! of them: 720 at 6), so the
+# grammar itself holds a reply to a permutation; beyond it the list would be too long to
+# compile, and the schema falls back to numbers in 1..n with ``uniqueItems``, which the
+# grammar cannot enforce (the retry layer re-asks a ranking that repeats a number).
+PERMUTATION_ENUM_MAX = 6
+
+
 def reply_schema(n_examples: int) -> dict:
     """The shape of a participant's reply: its idea, and a ranking that is a permutation of the
-    example positions 1..n (the grammar holds the numbers to 1..n and the count to n; the retry
-    layer's validation re-asks a ranking that repeats a number, ``uniqueItems``)."""
+    example positions 1..n (most creative first).
+
+    JSON Schema has no keyword for "a permutation", and llama.cpp's converter cannot enforce
+    ``uniqueItems``: with numbers merely held to 1..n the embedded model repeated a number in
+    4 of 20 replies on every retry. Listing the permutations as an ``enum`` is plain JSON Schema
+    that every constrained decoder (llama.cpp, vLLM) turns into a grammar, so for n up to
+    :data:`PERMUTATION_ENUM_MAX` every reply decoded under it ranks all examples exactly once."""
     positions = list(range(1, n_examples + 1))
+    if n_examples <= PERMUTATION_ENUM_MAX:
+        ranking = {"enum": [list(p) for p in itertools.permutations(positions)]}
+    else:
+        ranking = {"type": "array", "items": {"type": "integer", "enum": positions},
+                   "minItems": n_examples, "maxItems": n_examples, "uniqueItems": True}
     return {"type": "object", "additionalProperties": False, "required": ["idea", "ranking"],
-            "properties": {"idea": {"type": "string"},
-                           "ranking": {"type": "array", "items": {"type": "integer", "enum": positions},
-                                       "minItems": n_examples, "maxItems": n_examples, "uniqueItems": True}}}
+            "properties": {"idea": {"type": "string"}, "ranking": ranking}}
 
 
 def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:

@@ -278,12 +278,16 @@ def _trait_values(run: str | Path | RunDir, trait: str) -> np.ndarray:
 
 
 def selection_over_steps(run: str | Path | RunDir, traits: tuple[str, ...] | list[str] = TRAITS,
-                         steps: list[int] | None = None, null: int = 0, seed: int = 0) -> pl.DataFrame:
+                         steps: list[int] | None = None, null: int = 0, seed: int = 0,
+                         innovation_form: str = "immigration") -> pl.DataFrame:
     """Price terms per step and trait: delta = between + within + transmission + innovation.
 
     One row per (step, trait) with the terms, the residual of the identity, the counts, and with
     ``null > 0`` permutation z-scores of the between- and within-assembly terms (fitness
     shuffled among the step's molecules; :func:`analysis.price.permutation_null`).
+    ``innovation_form``: as in :func:`analysis.price.price` (the two forms differ when molecules
+    joined from the environment, and agree when every molecule has a parent); recorded in an
+    ``innovation_form`` column.
     """
     run = _run(run)
     genealogy = _table(run, "genealogy")
@@ -304,17 +308,17 @@ def selection_over_steps(run: str | Path | RunDir, traits: tuple[str, ...] | lis
         structure = _step_genealogy(genealogy.filter(pl.col("step").is_in([step - 1, step])), step)
         for trait, z in values.items():
             inputs = _price_frames(structure, np.asarray(z, dtype=float))
-            terms = price(*inputs)
+            terms = price(*inputs, innovation_form=innovation_form)
             row = {"step": step, "trait": trait, **{k: float(getattr(terms, k)) for k in _TERMS},
                    "residual": float(terms.check()), "n_parents": terms.n_parents, "n_children": terms.n_children,
-                   "n_innovations": terms.n_innovations}
+                   "n_innovations": terms.n_innovations, "innovation_form": terms.innovation_form}
             if null:
-                test = permutation_null(*inputs, n=null, rng=rng)
+                test = permutation_null(*inputs, n=null, rng=rng, innovation_form=innovation_form)
                 row["between_z"] = test["between"]["z"]
                 row["within_z"] = test["within"]["z"]
             rows.append(row)
     schema = {"step": pl.Int64, "trait": pl.String, **{k: pl.Float64 for k in _TERMS}, "residual": pl.Float64,
-              "n_parents": pl.Int64, "n_children": pl.Int64, "n_innovations": pl.Int64}
+              "n_parents": pl.Int64, "n_children": pl.Int64, "n_innovations": pl.Int64, "innovation_form": pl.String}
     if null:
         schema |= {"between_z": pl.Float64, "within_z": pl.Float64}
     return pl.DataFrame(rows, schema=schema)

@@ -210,7 +210,7 @@ def price_steps(res, rel: str) -> list[int]:
     return evenly(sorted(s for s in recorded if s >= 1 and s - 1 in recorded), MAX_PRICE_STEPS)
 
 
-def gard_price(res, rel: str, trait: str, grouping: str) -> pl.DataFrame:
+def gard_price(res, rel: str, trait: str, grouping: str, innovation_form: str = "immigration") -> pl.DataFrame:
     """culturesim.kinds.gard.measures.selection_over_steps for one trait, one row per decomposed step."""
     from culturesim.kinds.gard.measures import selection_over_steps
 
@@ -219,15 +219,15 @@ def gard_price(res, rel: str, trait: str, grouping: str) -> pl.DataFrame:
 
     def make() -> pl.DataFrame:
         steps = price_steps(res, rel)
-        terms = selection_over_steps(res.run_dir(rel), [trait], steps=steps)
-        extra = [c for c in ("selection", "mean_fitness", "residual", "n_parents", "n_children", "n_innovations")
-                 if c in terms.columns]
+        terms = selection_over_steps(res.run_dir(rel), [trait], steps=steps, innovation_form=innovation_form)
+        extra = [c for c in ("selection", "mean_fitness", "residual", "n_parents", "n_children", "n_innovations",
+                             "innovation_form") if c in terms.columns]
         return terms.select(*PRICE_COLUMNS, *extra, "trait").sort("step")
 
-    return cached(res, rel, ("price", trait), ("genealogy", "beta"), make)
+    return cached(res, rel, ("price", trait, innovation_form), ("genealogy", "beta"), make)
 
 
 register_price("gard", PriceSource(
-    TRAITS, gard_price, GROUPINGS,
+    TRAITS, gard_price, GROUPINGS, forms=True,
     note=f"Molecules are the individuals and assemblies the groups; a molecule's fitness is its number of "
          f"descendants one step later. At most {MAX_PRICE_STEPS} evenly spaced steps are decomposed."))

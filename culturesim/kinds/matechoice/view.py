@@ -3,7 +3,10 @@
 The Run page gets four sections, all drawn from the run's ``generations`` table (one row per
 generation, written by the kind's model.py) and, for the best individual, its
 ``individuals`` table: errors, genotypic and phenotypic diversity, tree and preference sizes,
-and the best expression of the last generation. A sweep's modes are compared on the Compare
+and the best expression of the last generation. The Selection page gets the exact Price decomposition
+of the genealogy (culturesim.kinds.matechoice.price, registered here with ``register_price``,
+so the app shell needs no matechoice code): the mean training error or tree size, generation
+by generation, split into selection and transmission. A sweep's modes are compared on the Compare
 page (:func:`compare_card`, :func:`register_compare`) with culturesim.kinds.matechoice.measures's run and report
 tables, the same numbers ``culturesim report`` prints.
 
@@ -19,9 +22,10 @@ from dash import Input, Output, State, dcc, html, no_update
 from plotly.subplots import make_subplots
 
 from app.data import stamp
-from app.kinds import CompareCard, register_compare_card, register_sections
-from app.sections import COLORS, cached_section, finite, layout, section_plot, whole_steps
+from app.kinds import PRICE_COLUMNS, CompareCard, PriceSource, register_compare_card, register_price, register_sections
+from app.sections import COLORS, cached, cached_section, evenly, finite, layout, section_plot, whole_steps
 from app.ui import Notice, csv_ready, message_for, plot_card, register_plot, table
+from culturesim.kinds.matechoice.price import TRAITS as PRICE_TRAITS
 
 ERRORS = {"best_train": "best (train)", "median_train": "median (train)", "best_test": "best (test)",
           "median_test": "median (test)"}
@@ -160,6 +164,37 @@ register_sections(
     cached_section("Tree and preference sizes over generations", _sizes, "generations"),
     cached_section("Best individual of the last generation", _best, "individuals"),
 )
+
+
+# ------------------------------------------------------------------------------ Price source
+
+MAX_PRICE_STEPS = 200  # generations decomposed on the Selection page, evenly spaced
+
+
+def matechoice_price(res, rel: str, trait: str, grouping: str, innovation_form: str = "immigration") -> pl.DataFrame:
+    """culturesim.kinds.matechoice.price.price_over_generations of the run's individuals table."""
+    from culturesim.kinds.matechoice.price import price_over_generations
+
+    def make() -> pl.DataFrame:
+        individuals = res.table(rel, "individuals")
+        if individuals.is_empty():
+            raise Notice("No individuals recorded: the Price decomposition needs matechoice.record_individuals: "
+                         "true and two generations.")
+        recorded = sorted(individuals["step"].unique().to_list())
+        steps = evenly([s for s in recorded if s >= 1 and s - 1 in set(recorded)], MAX_PRICE_STEPS)
+        frame = price_over_generations(individuals, trait, innovation_form, steps)
+        extra = [c for c in frame.columns if c not in PRICE_COLUMNS]
+        return frame.select(*PRICE_COLUMNS, *extra)
+
+    return cached(res, rel, ("price", trait, innovation_form), ("individuals",), make)
+
+
+register_price("matechoice", PriceSource(
+    PRICE_TRAITS, matechoice_price, forms=True,
+    note=f"Individuals of one generation are the parents of the next; each of a child's two mates is credited "
+         f"1/2 (an elite copy 1 to itself). Every bred child has parents, so there is no innovation term. A lower "
+         f"error is better: selection that works is negative. At most {MAX_PRICE_STEPS} evenly spaced "
+         f"generations are decomposed."))
 
 
 # ------------------------------------------------------------------------------ a sweep's modes

@@ -8,12 +8,13 @@ small vocabulary, so ideas still mix and drift like text, but nothing is generat
 Never mistake its output for model behaviour.
 
 A request with a JSON Schema (``Request.schema``) gets a JSON value built from the
-schema (:func:`shaped_text`: each property filled from the same seeded draws), as a
-model decoding under the schema's grammar would answer. ``echo/misshape-0.5`` stands
-for a provider without constrained decoding: for a schema request it answers plain
-text instead of JSON with probability 0.5, drawn from (messages, seed) alone, so the
-same request always misses or always fits, and a retry with a new seed draws again.
-That is how the tests exercise the parse-or-reseed retry deterministically.
+schema (:func:`shaped_text`: each property filled from the same seeded draws, a string
+with a ``pattern`` made to match it), as a model decoding under the schema's grammar
+would answer. ``echo/misshape-0.5`` stands for a provider without constrained
+decoding: for a schema request it answers plain text instead of JSON with probability
+0.5, drawn from (messages, seed) alone, so the same request always misses or always
+fits, and a retry with a new seed draws again. That is how the tests exercise the
+parse-or-reseed retry deterministically.
 
 The door answers it in process (:class:`Echo`), so that scale benchmarks measure the
 simulation, not litellm; it is also a litellm provider (:func:`make_handler`) for any
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from culturesim.llm.backends.concurrent import AsyncBackend
+from culturesim.llm.backends.echo_pattern import matching
 from culturesim.llm.types import Request
 
 PROVIDER = "echo"
@@ -85,6 +87,8 @@ def _instance(schema: dict, rng: np.random.Generator, words: list[str]):
     if kind == "boolean":
         return bool(rng.random() < 0.5)
     if kind == "string":
+        if "pattern" in schema:
+            return matching(schema["pattern"], rng, words)
         return " ".join(words[int(rng.integers(len(words)))] for _ in range(int(rng.integers(2, 6)))).capitalize()
     return None
 

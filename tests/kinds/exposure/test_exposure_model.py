@@ -142,10 +142,20 @@ def test_participants_ask_for_their_shape_and_every_ranking_is_recorded(finished
 
 
 def test_the_participant_schema_is_a_permutation_of_the_positions():
+    import itertools
+    import math
+
+    import jsonschema
+
     schema = reply_schema(4)
     ranking = schema["properties"]["ranking"]
-    assert ranking["items"]["enum"] == [1, 2, 3, 4] and ranking["minItems"] == ranking["maxItems"] == 4
-    assert ranking["uniqueItems"] is True and schema["required"] == ["idea", "ranking"]
+    assert len(ranking["enum"]) == math.factorial(4) and schema["required"] == ["idea", "ranking"]
+    assert sorted(map(tuple, ranking["enum"])) == sorted(itertools.permutations(range(1, 5)))
+    ok = jsonschema.Draft202012Validator(schema).is_valid
+    assert ok({"idea": "x", "ranking": [2, 4, 1, 3]}) and not ok({"idea": "x", "ranking": [2, 2, 1, 3]})
+    big = reply_schema(7)["properties"]["ranking"]  # 5040 permutations: numbers in 1..7, unique, no enum
+    assert big["items"]["enum"] == list(range(1, 8)) and big["minItems"] == big["maxItems"] == 7
+    assert big["uniqueItems"] is True
 
 
 def test_pool_from_a_csv_file(tmp_path):

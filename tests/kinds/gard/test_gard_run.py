@@ -143,16 +143,23 @@ def test_price_inputs_by_hand():
     type 0 and one of type 1 inherited, one innovation of type 1. Group means W = (4/3, 0), Z = (2/3, 0):
     between = [3 (8/15)(4/15) + 2 (4/5)(2/5)] / 5 / w_bar = 4/15; Cov(w, z) = 4/5 - 8/25 = 12/25 so
     within = 12/25 / w_bar - 4/15 = 1/3; transmission = (2 (1/2 - 1)) / 5 / w_bar = -1/4 (one parent's
-    offspring are half type 1); innovation = (1/5)(0 - 3/4) = -3/20; delta = 3/5 - 2/5 = 1/5."""
+    offspring are half type 1); innovation = (1/5)(0 - 3/4) = -3/20; delta = 3/5 - 2/5 = 1/5. Those are
+    the residual form's terms; in the default, immigration form (Kerr & Godfrey-Smith 2009) the
+    first three are weighted by 1 - m = 4/5 (16/75, 4/15, -1/5) and innovation is m (z_new - z_parents)
+    = (1/5)(0 - 2/5) = -2/25; 16/75 + 20/75 - 15/75 - 6/75 = 1/5."""
     rows = [(0, 0, 0, 0, 0, 2), (0, 0, 0, 1, 1, 1), (0, 1, 1, 1, 1, 2),
             (1, 0, 0, 0, 0, 3), (1, 0, 0, 1, -1, 1), (1, 1, 0, 1, 0, 1)]
     g = pl.DataFrame(rows, schema=["step", "slot", "ancestor", "type", "root", "count"], orient="row")
     parents, children, attributions = ga.price_inputs(g, 1, [1, 0])
-    terms = price(parents, children, attributions)
+    terms = price(parents, children, attributions, innovation_form="residual")
     assert terms.exact
     assert (terms.delta, terms.between, terms.within) == (Fraction(1, 5), Fraction(4, 15), Fraction(1, 3))
     assert (terms.transmission, terms.innovation) == (Fraction(-1, 4), Fraction(-3, 20))
     assert terms.check() == 0 and terms.n_innovations == 1
+    imm = price(parents, children, attributions)
+    assert (imm.delta, imm.between, imm.within) == (Fraction(1, 5), Fraction(16, 75), Fraction(4, 15))
+    assert (imm.transmission, imm.innovation) == (Fraction(-1, 5), Fraction(-2, 25))
+    assert imm.check() == 0 and imm.innovation_form == "immigration"
 
 
 def test_network_measures():
