@@ -9,7 +9,9 @@ browser and the terminal give the same numbers for the same sweep:
   Cliff's delta, permutation p, Holm-adjusted), pooling over the other parameters of a grid;
 - **slopes**: the metric's change per step in each condition from a mixed model with a random
   intercept per run (:func:`analysis.stats.mixed_slopes`), with a Wald 95% CI, and each
-  condition's slope difference from the baseline's, with its CI and p.
+  condition's slope difference from the baseline's, with its CI, p and Holm-adjusted p
+  (``diff_p_holm``: the conditions of one parameter against its baseline are one family of
+  tests, as in the effects table's ``p_holm``).
 
 The baseline is one ``parameter=value``; the parameters it does not name keep their first value
 (in natural order: numbers as numbers) as baseline. Resampling draws from a fixed seed, so the
@@ -154,6 +156,7 @@ def slopes(index: pl.DataFrame, metrics: pl.DataFrame, metric: str, baselines: d
         if "slope_diff" not in fit.columns:
             fit = fit.with_columns(*(pl.lit(None, pl.Float64).alias(c)
                                      for c in ("slope_diff", "diff_se", "diff_z", "diff_p")))
+        fit = fit.with_columns(pl.Series("diff_p_holm", _holm_where_finite(fit["diff_p"]), pl.Float64))
         order = {v: i for i, v in enumerate(levels(index, param))}
         fit = fit.with_columns(
             pl.lit(param).alias("parameter"), pl.lit(baseline).alias("baseline"),
@@ -163,9 +166,24 @@ def slopes(index: pl.DataFrame, metrics: pl.DataFrame, metric: str, baselines: d
             pl.lit(None, pl.String).alias("note"),
         ).sort(pl.col("condition").replace_strict(order, default=len(order), return_dtype=pl.Int64))
         rows.append(fit.select("parameter", "baseline", "condition", "slope", "se", "ci_low", "ci_high", "p_value",
-                               "slope_diff", "diff_ci_low", "diff_ci_high", "diff_p",
+                               "slope_diff", "diff_ci_low", "diff_ci_high", "diff_p", "diff_p_holm",
                                pl.col("n_groups").alias("n_runs"), "n_obs", "converged", "note"))
     return _first(rows, ["parameter", "baseline", "condition"])
+
+
+def _holm_where_finite(p: pl.Series) -> list[float | None]:
+    """Holm over the p-values that exist: the baseline's own row has none (null), and a slope
+    difference with zero standard error has none (NaN); both stay out of the family and keep
+    their value, so one undefined test does not void the others."""
+    from analysis.stats import holm
+
+    values = p.cast(pl.Float64).to_list()
+    tested = [i for i, v in enumerate(values) if v is not None and np.isfinite(v)]
+    adjusted = holm([values[i] for i in tested])
+    out = list(values)
+    for i, a in zip(tested, adjusted, strict=True):
+        out[i] = float(a)
+    return out
 
 
 def _first(rows: list[pl.DataFrame], first: list[str]) -> pl.DataFrame:

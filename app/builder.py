@@ -7,6 +7,10 @@ choice, ``bool`` to a checkbox, ``int``/``float`` to a number with the bounds of
 ``Field(ge/gt/le/lt)``, ``str`` to text, a nested model to a section, anything else (lists,
 mappings, optional blocks) to a one-line YAML input. Descriptions become help text.
 
+A kind's prompt presets (``Kind.prompt_presets``: name -> {dotted key: text}) are offered
+beside the form when it declares any; picking one writes its texts into the inputs of those
+keys (and into the YAML directly for a key the form has no input for).
+
 The YAML is the truth the app validates and starts (through ``Launcher.validate`` in a
 confined subprocess, as for a pasted scenario): the form only writes keys into it. The form's
 values go into the YAML last read, so keys the form does not show stay, and a key is written
@@ -300,3 +304,32 @@ def mix_of(names: list[str]) -> dict[str, float]:
     """A population mix of personality presets, in equal shares."""
     names = [n for n in dict.fromkeys(names or []) if isinstance(n, str)]
     return {n: round(1.0 / len(names), 6) for n in names}
+
+
+def prompt_presets(kind: str) -> dict[str, dict[str, str]]:
+    """The prompt presets ``kind`` declares in its Kind (none: an empty mapping, no picker)."""
+    from culturesim.kinds import get_kind
+
+    return get_kind(kind).load_prompt_presets()
+
+
+def apply_preset(items: list[Input | Section], values: dict[str, Any], preset: dict[str, str]) -> tuple[
+        dict[str, Any], dict[str, str]]:
+    """(the form's values with the preset's texts in their inputs, the preset's keys that have no
+    input: to write into the scenario mapping as they are)."""
+    by_key = {i.key: i for i in inputs(items)}
+    values = dict(values)
+    loose = {}
+    for key, text in preset.items():
+        if key in by_key:
+            values[key] = to_widget(by_key[key], text)
+        else:
+            loose[key] = text
+    return values, loose
+
+
+def set_keys(data: dict, keys: dict[str, Any]) -> dict:
+    """``data`` with each dotted key set (the sections on the way made as needed)."""
+    for key, value in keys.items():
+        _set(data, tuple(key.split(".")), value)
+    return data

@@ -19,8 +19,10 @@ from culturesim.personalities import registry
 
 MAX_DRAWN = 500
 MAX_EDGES_DRAWN = 20_000
+LONG_TEXT = 40  # a text input whose default is longer is a text area
 FORM = "cs-build"
 PRESET = "cs-build-preset"
+PROMPT_PRESET = "cs-build-prompt-preset"
 
 
 def input_id(inp: Input) -> dict:
@@ -35,9 +37,20 @@ def _bounds_text(inp: Input) -> str:
     return f" [{lo} … {hi}]" if lo or hi else ""
 
 
-def control(inp: Input, value: Any):
+def multiline(inp: Input, long_keys: frozenset[str] = frozenset()) -> bool:
+    """Whether a text input is a text area: prompts and other long texts keep their line
+    breaks there (an ``<input>`` drops them as soon as it is edited). Long: a default with a
+    line break or over ``LONG_TEXT`` characters, or a key a prompt preset fills."""
+    default = inp.default if isinstance(inp.default, str) else ""
+    return inp.widget == "text" and (inp.key in long_keys or "\n" in default or len(default) > LONG_TEXT)
+
+
+def control(inp: Input, value: Any, long: bool = False):
     """The Dash input of one form input, holding ``value`` (a scenario value)."""
     shown = to_widget(inp, value)
+    if long:
+        return dcc.Textarea(id=input_id(inp), value=shown if shown is not None else "", rows=4,
+                            className="cs-input cs-build-text cs-build-long")
     if inp.widget == "choice":
         return dcc.Dropdown(id=input_id(inp), options=[{"label": str(c), "value": c} for c in inp.choices],
                             value=shown, clearable=inp.optional, className="cs-build-choice")
@@ -62,18 +75,50 @@ def _personality_presets(inp: Input):
                         className="cs-build-choice")
 
 
-def render(items: list[Input | Section], values: dict[str, Any], depth: int = 0) -> list:
+def prompt_picker(presets: dict[str, dict[str, str]]):
+    """The kind's prompt presets, one to pick (its texts as the option's tooltip); None when it has none."""
+    if not presets:
+        return None
+    return html.Div(className="cs-build-row", children=[
+        html.Label("prompt preset", className="cs-build-label",
+                   title="fills the prompt inputs below (and the YAML) with a named set of prompts"),
+        dcc.Dropdown(id={"type": PROMPT_PRESET, "key": "prompts"}, placeholder="prompt presets",
+                     options=[{"label": name, "value": name,
+                               "title": "\n\n".join(f"{k}: {v}" for k, v in texts.items())}
+                              for name, texts in presets.items()],
+                     className="cs-build-choice"),
+        html.Div("fills " + ", ".join(dict.fromkeys(k for texts in presets.values() for k in texts)),
+                 className="cs-hint cs-build-help"),
+    ])
+
+
+def render_form(kind: str, items: list[Input | Section], values: dict[str, Any]) -> list:
+    """The whole form of ``kind``: its prompt presets' picker (when it declares any), then the inputs."""
+    from app.builder import prompt_presets
+
+    try:
+        presets = prompt_presets(kind)
+        picker = prompt_picker(presets)
+    except Exception as exc:  # noqa: BLE001 - a plug-in's broken presets: said, and the form still works
+        presets, picker = {}, html.Div(f"prompt presets unavailable: {exc}", className="cs-hint")
+    long_keys = frozenset(k for texts in presets.values() for k in texts)
+    return ([picker] if picker is not None else []) + render(items, values, long_keys=long_keys)
+
+
+def render(items: list[Input | Section], values: dict[str, Any], depth: int = 0,
+           long_keys: frozenset[str] = frozenset()) -> list:
     rows: list = []
     for item in items:
         if isinstance(item, Section):
             rows.append(html.Details(open=depth == 0 and len(item.path) == 1, className="cs-build-section", children=[
                 html.Summary(item.path[-1]),
                 html.P(item.description, className="cs-hint") if item.description else None,
-                *render(item.items, values, depth + 1)]))
+                *render(item.items, values, depth + 1, long_keys)]))
             continue
         label = item.path[-1] + (" *" if item.required else "")
         help_text = (item.description + _bounds_text(item)).strip()
-        row = [html.Label(label, title=help_text, className="cs-build-label"), control(item, values.get(item.key))]
+        row = [html.Label(label, title=help_text, className="cs-build-label"),
+               control(item, values.get(item.key), multiline(item, long_keys))]
         if item.path[-1] == "mix" and len(item.path) >= 2 and item.path[-2] == "population":
             row.append(_personality_presets(item))
         if help_text:

@@ -1,5 +1,7 @@
 """Idea-by-idea similarity: one step's (or two steps') ideas of a run as a heatmap of cosine
-similarities, rows and columns in the leaf order of a hierarchical clustering.
+similarities, rows and columns in the leaf order of a hierarchical clustering; or, "against"
+another step, step A's ideas (rows) by step B's ideas (columns), each side in the leaf order
+of its own clustering, so a block shows which of A's clusters B kept, merged or lost.
 
 Vectors: the run's own embeddings when it was measured with a cached embedder (MiniLM and the
 like write ``<run>/embeddings/<name>.parquet``, keyed by the text's SHA-256, which
@@ -7,8 +9,15 @@ like write ``<run>/embeddings/<name>.parquet``, keyed by the text's SHA-256, whi
 texts, on the fly (``analysis.embeddings.TfidfEmbedder``). Clustering: scipy's average
 linkage on cosine distance (``linkage(X, "average", metric="cosine")``, ``leaves_list``); a
 text with no direction (no TF-IDF word) would make cosine distance undefined, so such
-ideas are left out and counted in the note. At most ``MAX_IDEAS`` ideas are shown (the
-first of the step in agent order; a note says so): the matrix grows with the square.
+ideas are left out and counted in the note. At most ``MAX_IDEAS`` ideas are shown on a side
+(the first of the step in agent order; a note says so): the matrix grows with the square.
+Against another step, both sides share one space: the run's cached vectors when they hold
+both steps' texts, else TF-IDF fitted on both steps' texts together.
+
+The frame is what is drawn and what the CSV holds: one row per shown idea with its
+``position`` and its similarities ``sim_<j>`` to the idea at column ``j``; against another
+step, a ``side`` column says ``row`` (step A, with its similarities) or ``column`` (step B,
+whose ``position`` is its column ``j``; no similarities of its own).
 
 Hover labels carry both texts (escaped and cut by ``app.ui.hover_text``) through the axes'
 category labels, one label per idea, so the page ships n labels, not n² texts.
@@ -73,15 +82,68 @@ def run_vectors(res, rid: str, texts: list[str]) -> tuple[np.ndarray | None, str
     return None, ""
 
 
-def heatmap_data(res, rid: str | None, steps: list[int]) -> pl.DataFrame:
+def heatmap_data(res, rid: str | None, steps: list[int], against: int | None = None) -> pl.DataFrame:
     """The ideas shown (in cluster order) with their similarity rows (``sim_<position>``) and
-    a ``note`` column saying what is shown (the CSV holds exactly what is drawn)."""
+    a ``note`` column saying what is shown (the CSV holds exactly what is drawn). With
+    ``against`` (a step), rows are the ideas of ``steps`` and columns those of ``against``."""
     steps = sorted({int(s) for s in steps if s is not None})
     if not rid:
         raise Notice("Choose a run.")
     if res.is_sweep(rid):
         raise Notice("Choose one run of the sweep for the similarity heatmap.")
-    return res.cache.get(("similarity", rid, tuple(steps)), res.ideas_token(rid), lambda: _heatmap(res, rid, steps))
+    if against is None:
+        return res.cache.get(("similarity", rid, tuple(steps)), res.ideas_token(rid),
+                             lambda: _heatmap(res, rid, steps))
+    against = int(against)
+    return res.cache.get(("similarity", rid, tuple(steps), against), res.ideas_token(rid),
+                         lambda: _against(res, rid, steps, against))
+
+
+def _capped(ideas: pl.DataFrame, what: str, notes: list[str]) -> pl.DataFrame:
+    if ideas.height > MAX_IDEAS:
+        notes.append(f"{what}: the first {MAX_IDEAS} of {ideas.height} ideas (by step and agent)")
+        return ideas.head(MAX_IDEAS)
+    return ideas
+
+
+def _against(res, rid: str, steps: list[int], against: int) -> pl.DataFrame:
+    """Rows: the ideas of ``steps``; columns: the ideas of step ``against``; one space for both."""
+    from analysis.embeddings import TfidfEmbedder
+
+    ideas = res.valid_ideas(rid)
+    if not steps:
+        if not ideas.height:
+            raise Notice("No ideas yet.")
+        steps = [int(ideas["step"].max())]
+    notes: list[str] = []
+    rows = _capped(ideas.filter(pl.col("step").is_in(steps)).sort("step", "agent_id"), "rows", notes)
+    cols = _capped(ideas.filter(pl.col("step") == against).sort("step", "agent_id"), "columns", notes)
+    label = " and ".join(map(str, steps))
+    if rows.is_empty() or cols.is_empty():
+        raise Notice(f"No ideas at step {label if rows.is_empty() else against}.")
+    texts = rows["text"].to_list() + cols["text"].to_list()
+    X, embedder = run_vectors(res, rid, texts)
+    if X is None:
+        X, embedder = TfidfEmbedder().embed(texts).astype(np.float64), "tfidf (on the fly, both steps)"
+    keep = np.linalg.norm(X, axis=1) > 0
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} ideas without a direction left out")
+    keep_rows, keep_cols = keep[: rows.height], keep[rows.height:]
+    rows, cols = rows.filter(pl.Series(keep_rows)), cols.filter(pl.Series(keep_cols))
+    Xr, Xc = X[: len(keep_rows)][keep_rows], X[len(keep_rows):][keep_cols]
+    if rows.is_empty() or cols.is_empty():
+        raise Notice("No ideas with words to compare on one of the two steps.")
+    order_r, order_c = cluster_order(Xr), cluster_order(Xc)
+    S = np.clip(unit_rows(Xr)[order_r] @ unit_rows(Xc)[order_c].T, -1.0, 1.0)
+    columns = ["idea_id", "step", "agent_id", "text"]
+    shown_rows = rows.select(columns)[order_r.tolist()].with_columns(
+        pl.lit("row").alias("side"), pl.Series("position", np.arange(len(order_r))),
+        *(pl.Series(f"sim_{j}", S[:, j]) for j in range(len(order_c))))
+    shown_cols = cols.select(columns)[order_c.tolist()].with_columns(
+        pl.lit("column").alias("side"), pl.Series("position", np.arange(len(order_c))))
+    note = (f"step {label} ({len(order_r)} ideas, rows) against step {against} ({len(order_c)} ideas, columns), "
+            f"{embedder} embeddings, average-linkage clusters per step" + (f"; {'; '.join(notes)}" if notes else ""))
+    return pl.concat([shown_rows, shown_cols], how="diagonal_relaxed").with_columns(pl.lit(note).alias("note"))
 
 
 def _heatmap(res, rid: str, steps: list[int]) -> pl.DataFrame:
@@ -118,16 +180,26 @@ def _heatmap(res, rid: str, steps: list[int]) -> pl.DataFrame:
     return frame.with_columns(pl.lit(note).alias("note"))
 
 
+def _labels(frame: pl.DataFrame) -> list[str]:
+    return [f"#{r['position']} {hover_text(r['idea_id'])} · step {r['step']} · agent {r['agent_id']}<br>"
+            f"{hover_text(r['text'], width=60, limit=HOVER_CHARS)}" for r in frame.iter_rows(named=True)]
+
+
 def heatmap_figure(frame: pl.DataFrame) -> go.Figure:
     note = frame["note"][0]
-    labels = [f"#{r['position']} {hover_text(r['idea_id'])} · step {r['step']} · agent {r['agent_id']}<br>"
-              f"{hover_text(r['text'], width=60, limit=HOVER_CHARS)}" for r in frame.iter_rows(named=True)]
+    two_steps = "side" in frame.columns
+    rows = frame.filter(pl.col("side") == "row") if two_steps else frame
+    cols = frame.filter(pl.col("side") == "column") if two_steps else frame
+    y_labels, x_labels = _labels(rows), _labels(cols)
     sims = [c for c in frame.columns if c.startswith("sim_")]
-    z = frame.select(sims).to_numpy()
-    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, zmin=0, zmax=1, colorscale="Viridis",
+    z = rows.select(sims).to_numpy()
+    fig = go.Figure(go.Heatmap(z=z, x=x_labels, y=y_labels, zmin=0, zmax=1, colorscale="Viridis",
                                colorbar={"title": "cosine"},
                                hovertemplate="%{y}<br><b>vs</b><br>%{x}<br>cosine %{z:.3f}<extra></extra>"))
+    x_title = f"step {cols['step'][0]} ideas (cluster order)" if two_steps else "ideas (cluster order)"
+    y_title = f"step {', '.join(map(str, sorted(set(rows['step']))))} ideas (cluster order)" if two_steps else None
     fig.update_layout(template="plotly_white", title=note, margin={"l": 40, "r": 20, "t": 50, "b": 40},
-                      xaxis={"showticklabels": False, "title": "ideas (cluster order)"},
-                      yaxis={"showticklabels": False, "autorange": "reversed"}, hoverlabel={"align": "left"})
+                      xaxis={"showticklabels": False, "title": x_title},
+                      yaxis={"showticklabels": False, "autorange": "reversed", "title": y_title},
+                      hoverlabel={"align": "left"})
     return fig

@@ -382,6 +382,8 @@ def cmd_compare(args) -> int:
         from analysis.compare import CompareError, compare_sweep
     except ImportError as exc:
         return _fail([f"compare needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
+    if not args.no_measure:
+        _measure_sweep(args)
     try:
         tables, unmeasured, metric, embedder = compare_sweep(args.sweep, args.metric, summary=args.summary,
                                                              embedder=args.embedder, baseline=args.baseline)
@@ -403,6 +405,29 @@ def cmd_compare(args) -> int:
     if args.csv:
         _write_compare_csv(tables, Path(args.csv))
     return 0
+
+
+def _measure_sweep(args) -> None:
+    """Before comparing: measure the finished runs of the sweep that have no metrics.parquet
+    yet, as ``culturesim measure --if-unmeasured`` would (same code: :func:`_measure_after`),
+    in ``--embedder``'s space (default: best), so a sweep run with ``--no-measure`` or stopped
+    before its measuring needs no second command. Runs that are not done stay left out (and
+    are named by compare's warning). Not a sweep folder: nothing here, compare says why."""
+    from analysis.compare import is_sweep_dir
+    from culturesim.store import RunDir
+
+    folder = Path(args.sweep)
+    if not folder.is_dir() or not is_sweep_dir(folder):
+        return
+    runs = [RunDir(p.parent) for p in sorted(folder.glob("*/manifest.json"))]
+    todo = [r for r in runs if not (r.path / "metrics.parquet").is_file() and _status(r) == "done"]
+    if not todo:
+        return
+    embedder = args.embedder or "best"
+    if not args.quiet:
+        print(f"measuring {len(todo)} unmeasured run(s) of {args.sweep} before comparing (embedder {embedder}; "
+              f"--no-measure to skip)", file=sys.stderr)
+    _measure_after(todo, embedder, quiet=args.quiet)
 
 
 def _cell(value) -> str:
@@ -602,15 +627,19 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("-q", "--quiet", action="store_true")
     meas.set_defaults(func=cmd_measure)
     cmp = sub.add_parser("compare", help="a sweep's conditions against a baseline: effect sizes and slopes over steps")
-    cmp.add_argument("sweep", help="a sweep folder (made by culturesim sweep, measured by culturesim analyze)")
+    cmp.add_argument("sweep", help="a sweep folder (made by culturesim sweep; its unmeasured runs are measured first)")
     cmp.add_argument("--metric", help="metric to compare (default: diversity)")
     cmp.add_argument("--baseline", metavar="KEY=VALUE",
                      help="the baseline condition, a swept key and one of its values "
                           "(default: each parameter's first value)")
     cmp.add_argument("--summary", choices=["last", "mean", "run"], default="last",
                      help="each run's value for the effect sizes: last step (default), mean over steps, run-level")
-    cmp.add_argument("--embedder", help="the embedding space of the metrics (default: minilm where measured)")
+    cmp.add_argument("--embedder", help="the embedding space of the metrics (default: minilm where measured), "
+                                        "and the one unmeasured runs are measured in first (default: best)")
     cmp.add_argument("--csv", metavar="FILE", help="also write both tables to FILE (column 'table' says which)")
+    cmp.add_argument("--no-measure", action="store_true",
+                     help="do not measure the sweep's unmeasured runs first: compare the measured ones only")
+    cmp.add_argument("-q", "--quiet", action="store_true", help="no progress output while measuring")
     cmp.set_defaults(func=cmd_compare)
 
     app = sub.add_parser("app", help="explore runs and sweeps in the browser (Dash app)")

@@ -88,6 +88,59 @@ def test_the_builder_makes_a_scenario_that_validates_starts_and_shows_up_live(br
     assert manifest["scenario"]["llm"]["model"] == "echo/x" and manifest["steps_completed"] == 2
 
 
+def pick(duo, css: str, value: str) -> None:
+    """Choose ``value`` in a Dash 4 dcc.Dropdown found by CSS: open it, click the option."""
+    duo.driver.find_element(By.CSS_SELECTOR, css).click()
+    option = wait_until(lambda: next(o for o in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+                                     if o.find_element(By.CSS_SELECTOR, "input").get_attribute("value") == value),
+                        what=f"option {value}")
+    option.click()
+
+
+def test_a_prompt_preset_fills_the_prompts_and_the_yaml_validates(browser_app, results_dir):
+    from app.builder import prompt_presets
+
+    duo = browser_app
+    visit(duo, "/launch")
+    duo.wait_for_element("#builder-kind")
+    duo.select_dcc_dropdown("#builder-kind", value="culture")
+    wait_until(lambda: yaml_text(duo).get("kind") == "culture", what="the default culture YAML")
+    type_into(duo, "llm.model", "echo/x")
+    wait_until(lambda: (yaml_text(duo).get("llm") or {}).get("model") == "echo/x", what="llm.model into the YAML")
+
+    want = prompt_presets("culture")["proverbs"]
+    pick(duo, selector({"type": "cs-build-prompt-preset", "key": "prompts"}), "proverbs")
+    prompts = {k.rsplit(".", 1)[1]: v for k, v in want.items()}
+    wait_until(lambda: (yaml_text(duo).get("culture") or {}).get("prompts") == prompts,
+               what=f"the preset's prompts in the YAML ({duo.find_element('#builder-msg').text})")
+    for key, text in want.items():
+        assert form_input(duo, key).get_attribute("value") == text
+    assert yaml_text(duo)["llm"]["model"] == "echo/x"  # the other edits stay
+
+    duo.find_element("#launch-validate").click()
+    wait_until(lambda: "valid (culture, 3 steps)" in duo.find_element("#launch-msg").text, timeout=120,
+               what=f"validation ({duo.find_element('#launch-msg').text})")
+    assert not errors_on_page(duo)
+
+
+def test_the_similarity_heatmap_of_one_step_against_another(browser_app, results_dir):
+    duo = browser_app
+    visit(duo, "/ideas?run=alpha")
+    script = ("const gd = document.querySelector('#sim-graph .js-plotly-plot');"
+              "return gd && gd.data && gd.data[0] && gd.data[0].type === 'heatmap' ? [gd.data[0].x, gd.data[0].y,"
+              " gd.layout.title.text] : null;")
+    wait_until(lambda: duo.driver.execute_script(script), timeout=90, what="the heatmap")
+    pick(duo, "#sim-against", "2")
+    def against_two():
+        got = duo.driver.execute_script(script)
+        return got if got and "against step 2" in got[2] else None
+
+    x, y, _ = wait_until(against_two, timeout=60, what=f"step 4 against step 2 ({duo.find_element('#sim-msg').text})")
+    assert len(y) == 8 and all("step 4" in label for label in y)
+    assert len(x) == 8 and all("step 2" in label for label in x)
+    assert not errors_on_page(duo)
+
+
 def test_the_ideas_page_shows_the_similarity_heatmap_with_both_texts(browser_app, results_dir):
     import polars as pl
     from selenium.webdriver.common.action_chains import ActionChains

@@ -79,6 +79,12 @@ def test_compare_tables_match_the_cli_for_the_chosen_baseline(browser_app, resul
         cli_rows = cli_rows.select([c for c in cli_rows.columns if c in rows[0]])
         assert len(rows) == cli_rows.height
         assert set(rows[0]) == set(cli_rows.columns)
+        if name == "slopes":  # the Holm-adjusted p of each slope difference, shown as the CLI prints it
+            assert "diff_p_holm" in rows[0]
+            shown = {r["condition"]: r["diff_p_holm"] for r in rows}
+            want = dict(zip(cli_rows["condition"], cli_rows["diff_p_holm"], strict=True))
+            assert shown["transform"] == "" and want["transform"] is None  # the baseline's own row
+            assert same(shown["combine"], want["combine"]) and want["combine"] is not None
         for shown, want in zip(rows, cli_rows.iter_rows(named=True), strict=True):
             bad = {c: (shown[c], v) for c, v in want.items() if not same(shown[c], v)}
             assert not bad, f"{name}: cells differ from culturesim compare's CSV: {bad}"
@@ -89,7 +95,7 @@ def test_compare_tables_match_the_cli_for_the_chosen_baseline(browser_app, resul
     wait_until(target.exists, what="slopes CSV")
     downloaded = pl.read_csv(target)
     want = expected.filter(pl.col("table") == "slopes")
-    for column in ("slope", "ci_low", "ci_high", "p_value", "slope_diff", "diff_p"):
+    for column in ("slope", "ci_low", "ci_high", "p_value", "slope_diff", "diff_p", "diff_p_holm"):
         got, wanted = (f[column].cast(pl.Float64).fill_null(float("nan")).to_list() for f in (downloaded, want))
         assert got == pytest.approx(wanted, rel=1e-9, nan_ok=True)
     assert errors_on_page(duo) == []

@@ -232,3 +232,194 @@ def no_update_value():
     from dash import no_update
 
     return no_update
+
+
+# ----------------------------------------------------------------------- prompt presets
+
+
+def culture_form():
+    schema = get_kind("culture").load_schema()
+    items = builder.form_of(schema)
+    keys = [i.key for i in builder.inputs(items)]
+    values = [builder.to_widget(i, v) for i, v in zip(builder.inputs(items),
+                                                       builder.starting_values(schema, "culture").values(),
+                                                       strict=True)]
+    return schema, items, keys, values
+
+
+@pytest.mark.parametrize("kind", BUILT_IN)
+def test_every_prompt_preset_of_a_built_in_kind_makes_a_scenario_that_loads(kind, tmp_path):
+    """Each preset, picked on the form's defaults, gives YAML the loader accepts (schema,
+    placeholder and cross checks) holding the preset's texts at its keys."""
+    from app.pages.launch import sync
+    from culturesim import scenario as sc
+
+    presets = builder.prompt_presets(kind)
+    if kind == "culture":
+        assert {"short stories (default)", "LLM-Culture stories", "proverbs"} <= set(presets)
+    schema = get_kind(kind).load_schema()
+    items = builder.form_of(schema)
+    keys = [i.key for i in builder.inputs(items)]
+    values = [builder.to_widget(i, v) for i, v in zip(builder.inputs(items),
+                                                       builder.starting_values(schema, kind).values(), strict=True)]
+    for name, texts in presets.items():
+        text, form, message = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, values, [], [],
+                                   kind, name)
+        assert message is None
+        data = yaml.safe_load(text)
+        for key, want in texts.items():
+            node = data
+            for part in key.split("."):
+                node = (node or {}).get(part)
+            if want != builder.form_values(items, {}).get(key):  # a default is not written out
+                assert node == want, (name, key)
+            if key in keys:
+                assert form[keys.index(key)] == want
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(text)
+        assert sc.load(path).kind == kind
+
+
+def test_a_prompt_preset_fills_the_prompt_inputs_and_keeps_the_other_edits():
+    from dash import no_update
+
+    from app.pages.launch import sync
+
+    _, _, keys, values = culture_form()
+    values[keys.index("steps")] = 5
+    text, form, _ = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, values, [], [], "culture",
+                         "proverbs")
+    data = yaml.safe_load(text)
+    want = builder.prompt_presets("culture")["proverbs"]
+    assert data["culture"]["prompts"] == {k.rsplit(".", 1)[1]: v for k, v in want.items()}
+    assert data["steps"] == 5
+    assert form[keys.index("culture.prompts.combine")] == want["culture.prompts.combine"]
+    assert form[keys.index("steps")] is no_update  # only the preset's inputs are rewritten
+    # no preset name (the picker cleared, or just drawn), or a name the kind does not have: the
+    # YAML is the form's, no input is rewritten
+    for name in (None, "no-such-preset"):
+        text, form, _ = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, values, [], [],
+                             "culture", name)
+        assert set(form) == {no_update}
+        assert yaml.safe_load(text)["steps"] == 5 and "prompts" not in yaml.safe_load(text).get("culture", {})
+
+
+def test_the_picker_is_shown_only_for_a_kind_with_presets():
+    from app.builder_view import PROMPT_PRESET, render_form
+
+    def pickers(kind):
+        schema = get_kind(kind).load_schema()
+        items = builder.form_of(schema)
+        form = render_form(kind, items, builder.starting_values(schema, kind))
+        return [c for top in form for c in walk(top)
+                if isinstance(getattr(c, "id", None), dict) and c.id.get("type") == PROMPT_PRESET]
+
+    found = pickers("culture")
+    assert len(found) == 1 and [o["value"] for o in found[0].options] == list(builder.prompt_presets("culture"))
+    assert "{ideas}" in found[0].options[1]["title"]  # the texts as the option's tooltip
+    assert builder.prompt_presets("gard") == {} and pickers("gard") == []
+
+
+def test_prompts_are_text_areas_that_keep_line_breaks_short_texts_are_inputs():
+    from dash import dcc
+
+    from app.builder_view import FORM, render_form
+
+    schema = get_kind("culture").load_schema()
+    items = builder.form_of(schema)
+    form = render_form("culture", items, builder.starting_values(schema, "culture"))
+    controls = {c.id["key"]: c for top in form for c in walk(top)
+                if isinstance(getattr(c, "id", None), dict) and c.id.get("type") == FORM}
+    for op in ("create", "transform", "combine"):  # "create"'s default has no line break: a preset fills it
+        assert isinstance(controls[f"culture.prompts.{op}"], dcc.Textarea)
+    assert "\n" in controls["culture.prompts.transform"].value
+    assert isinstance(controls["name"], dcc.Input) and isinstance(controls["llm.model"], dcc.Input)
+
+
+def walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if child is not None and not isinstance(child, (str, int, float)):
+            yield from walk(child)
+
+
+TOY = '''
+from typing import Literal
+
+from culturesim.scenario import ScenarioBase
+
+
+class ToyScenario(ScenarioBase):
+    kind: Literal["toy"]
+    steps: int = 1
+    greeting: str = "Say hello."
+    farewell: str = "Say goodbye."
+
+
+PRESETS = {"formal": {"greeting": "Greet the assembly.", "farewell": "Take your leave."},
+           "pirate": {"greeting": "Ahoy.", "notes.motto": "Arr."}}
+BROKEN = {"bad": {"greeting": 3}}
+'''
+
+
+@pytest.fixture
+def toy_kind(tmp_path):
+    """A plug-in kind defined outside culturesim (a module on sys.path), with prompt presets."""
+    (tmp_path / "toy_kind_presets.py").write_text(TOY)
+    sys.path.insert(0, str(tmp_path))
+    register(Kind(name="toy", schema="toy_kind_presets:ToyScenario", model="toy_kind_presets:ToyScenario",
+                  tables="toy_kind_presets", prompt_presets="toy_kind_presets:PRESETS"))
+    try:
+        yield "toy"
+    finally:
+        unregister("toy")
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("toy_kind_presets", None)
+
+
+def test_a_plug_in_kinds_prompt_presets_need_no_change_to_the_app(toy_kind):
+    from app.pages.launch import sync
+
+    schema = get_kind(toy_kind).load_schema()
+    items = builder.form_of(schema)
+    keys = [i.key for i in builder.inputs(items)]
+    values = [builder.to_widget(i, v) for i, v in zip(builder.inputs(items),
+                                                       builder.starting_values(schema, toy_kind).values(),
+                                                       strict=True)]
+    assert list(builder.prompt_presets(toy_kind)) == ["formal", "pirate"]
+    text, form, _ = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, values, [], [], toy_kind,
+                         "formal")
+    assert yaml.safe_load(text)["greeting"] == "Greet the assembly." and form[keys.index("farewell")] == \
+        "Take your leave."
+    # a key the form has no input for goes into the YAML as it is (the loader judges it)
+    text, _, _ = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, values, [], [], toy_kind,
+                      "pirate")
+    assert yaml.safe_load(text)["notes"] == {"motto": "Arr."}
+
+
+def test_presets_of_the_wrong_shape_are_refused_with_the_kinds_name(toy_kind):
+    broken = Kind(name="toy", schema="toy_kind_presets:ToyScenario", model="toy_kind_presets:ToyScenario",
+                  tables="toy_kind_presets", prompt_presets="toy_kind_presets:BROKEN")
+    with pytest.raises(TypeError, match="kind 'toy': toy_kind_presets:BROKEN must map preset names"):
+        broken.load_prompt_presets()
+
+
+def test_broken_presets_of_a_plug_in_are_said_and_the_form_still_works(toy_kind):
+    from dash import no_update
+
+    from app.builder_view import render_form
+    from app.pages.launch import sync
+
+    broken = Kind(name="toy", schema="toy_kind_presets:ToyScenario", model="toy_kind_presets:ToyScenario",
+                  tables="toy_kind_presets", prompt_presets="toy_kind_presets:BROKEN")
+    register(broken)
+    schema = get_kind("toy").load_schema()
+    items = builder.form_of(schema)
+    form = render_form("toy", items, builder.starting_values(schema, "toy"))
+    assert "prompt presets unavailable" in form[0].children and len(form) > 1
+    keys = [i.key for i in builder.inputs(items)]
+    text, out, message = sync({"type": "cs-build-prompt-preset", "key": "prompts"}, "", keys, [None] * len(keys),
+                              [], [], "toy", "bad")
+    assert set(out) == {no_update} and "must map preset names" in message
+    assert yaml.safe_load(text)["kind"] == "toy"  # the form's YAML all the same

@@ -100,3 +100,43 @@ def test_a_sweep_asks_for_one_of_its_runs(tmp_path):
     make_sweep(root / "sw")
     with pytest.raises(Notice, match="one run of the sweep"):
         similarity.heatmap_data(Results(root), "sw", [])
+
+
+def test_one_step_against_another_rows_and_columns_each_in_their_own_cluster_order(run):
+    """Rows: step 2's ideas; columns: step 4's; one TF-IDF space fitted on both; values are
+    sklearn's cosine_similarity, orders scipy's leaves_list of each step on its own."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from analysis.embeddings import TfidfEmbedder
+
+    run.cache.clear()
+    frame = similarity.heatmap_data(run, "r1", [2], against=4)
+    ideas = run.valid_ideas("r1").sort("step", "agent_id")
+    a, b = ideas.filter(pl.col("step") == 2), ideas.filter(pl.col("step") == 4)
+    X = TfidfEmbedder().embed(a["text"].to_list() + b["text"].to_list()).astype(np.float64)
+    Xa, Xb = X[: a.height], X[a.height:]
+    order_a = leaves_list(linkage(Xa, method="average", metric="cosine"))
+    order_b = leaves_list(linkage(Xb, method="average", metric="cosine"))
+    rows, cols = frame.filter(pl.col("side") == "row"), frame.filter(pl.col("side") == "column")
+    assert rows["idea_id"].to_list() == a["idea_id"].gather(order_a).to_list()
+    assert cols["idea_id"].to_list() == b["idea_id"].gather(order_b).to_list()
+    assert rows["position"].to_list() == list(range(a.height)) and cols["position"].to_list() == list(range(b.height))
+    np.testing.assert_allclose(sims(rows), cosine_similarity(Xa, Xb)[np.ix_(order_a, order_b)], atol=1e-9)
+    assert all(cols[c].null_count() == cols.height for c in cols.columns if c.startswith("sim_"))
+    assert "step 2 (8 ideas, rows) against step 4 (8 ideas, columns)" in frame["note"][0]
+
+    fig = similarity.heatmap_figure(frame)
+    heat = fig.data[0]
+    assert np.asarray(heat.z).shape == (a.height, b.height)
+    assert all("step 2" in y for y in heat.y) and all("step 4" in x for x in heat.x)
+    assert "%{y}" in heat.hovertemplate and "%{x}" in heat.hovertemplate
+    # a step against itself: the same order on both sides, so ones on the diagonal, symmetric
+    itself = similarity.heatmap_data(run, "r1", [3], against=3)
+    square = sims(itself.filter(pl.col("side") == "row"))
+    assert itself.filter(pl.col("side") == "row")["idea_id"].to_list() == \
+        itself.filter(pl.col("side") == "column")["idea_id"].to_list()
+    np.testing.assert_allclose(np.diag(square), 1.0, atol=1e-9)
+    np.testing.assert_allclose(square, square.T, atol=1e-12)
+    with pytest.raises(Notice, match="No ideas at step 99"):
+        similarity.heatmap_data(run, "r1", [2], against=99)
+    run.cache.clear()

@@ -6,7 +6,8 @@ The map projects a sample of ideas (seeded, at most ``MAP_SAMPLE``) on the first
 principal components of their embeddings: TF-IDF fitted on the sample by default, or
 MiniLM (slower; vectors cached in the run's embeddings/ folder, as ``culturesim analyze`` does).
 The similarity heatmap (``app.similarity``) shows one or two steps of one run idea by idea,
-in cluster order, its hover labels escaped like the map's.
+in cluster order, or one step's ideas (rows) against another step's (columns, "against
+step"), its hover labels escaped like the map's.
 """
 
 from __future__ import annotations
@@ -317,6 +318,8 @@ def layout(run: str | None = None, idea: str | None = None, q: str | None = None
             dcc.Input(id="sim-step-a", type="number", placeholder="last", debounce=True, className="cs-input-small"),
             html.Span("and step"),
             dcc.Input(id="sim-step-b", type="number", placeholder="(none)", debounce=True, className="cs-input-small"),
+            html.Span("against step"),
+            dcc.Dropdown(id="sim-against", placeholder="(itself)", clearable=True, className="cs-picker-small"),
         ]),
         plot_card("sim", f"Idea-by-idea similarity (cosine; clustered; at most {MAX_IDEAS} ideas; hover for "
                          f"both texts)", height=640),
@@ -360,7 +363,21 @@ def register(app) -> None:
                                Input("map-colour", "value"), Input("ideas-count", "children")],
                   lambda src, emb, colour, _count: map_data(src, emb, colour),
                   lambda frame, src, emb, colour, _count: map_figure(frame, src, emb, colour))
+    @app.callback(Output("sim-against", "options"), Output("sim-against", "value"), Input("ideas-src", "value"),
+                  State("sim-against", "value"))
+    def _against_steps(src, current):
+        """The run's steps, for "against step" (none for a sweep: the heatmap is per run)."""
+        res = results()
+        try:
+            if not src or res.is_sweep(src):
+                return [], None
+            steps = sorted(int(s) for s in res.valid_ideas(src)["step"].unique().to_list())
+        except Exception:  # noqa: BLE001 - the heatmap's card says why
+            return [], None
+        return [{"label": f"step {s}", "value": s} for s in steps], current if current in steps else None
+
     register_plot(app, "sim", [Input("ideas-src", "value"), Input("sim-step-a", "value"), Input("sim-step-b", "value"),
-                               Input("ideas-count", "children")],
-                  lambda src, a, b, _count: heatmap_data(results(), src, [s for s in (a, b) if s is not None]),
+                               Input("sim-against", "value"), Input("ideas-count", "children")],
+                  lambda src, a, b, against, _count: heatmap_data(results(), src, [s for s in (a, b) if s is not None],
+                                                                  against),
                   lambda frame, *_: heatmap_figure(frame))

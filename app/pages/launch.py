@@ -24,7 +24,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from app import builder
-from app.builder_view import FORM, PRESET, kind_network, network_preview, render
+from app.builder_view import FORM, PRESET, PROMPT_PRESET, kind_network, network_preview, render_form
 from app.launcher import current as launcher
 from app.ui import empty_figure, href, results
 from culturesim.kinds import get_kind, kind_names
@@ -209,12 +209,13 @@ def _form_for(kind: str, text: str | None):
     items = builder.form_of(schema)
     data, _ = builder.read_yaml(text, schema) if text else (None, None)
     values = builder.form_values(items, data) if data is not None else builder.starting_values(schema, kind)
-    return render(items, values)
+    return render_form(kind, items, values)
 
 
 def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: list[str], presets: list,
-         shown: str | None):
-    """(YAML text or no_update, the form's values, a message): one side's edit shown in the other."""
+         shown: str | None, prompt_preset: str | None = None):
+    """(YAML text or no_update, the form's values, a message): one side's edit shown in the other.
+    ``prompt_preset``: the name picked in the kind's prompt presets (when that is the trigger)."""
     nothing = [no_update] * len(keys)
     text = text if isinstance(text, str) else ""
     if not shown or not isinstance(shown, str) or shown not in kind_names():
@@ -237,6 +238,19 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
         if not chosen:
             return no_update, nothing, None
         current[trigger["key"]] = out[keys.index(trigger["key"])] = builder.flow(builder.mix_of(chosen))
+    loose: dict = {}
+    note = None
+    if isinstance(trigger, dict) and trigger.get("type") == PROMPT_PRESET:
+        # also Dash's call for a form just drawn (the picker is new, its value None): then, as
+        # for any new input, the YAML is written from the form, with no preset applied
+        try:
+            known = builder.prompt_presets(shown)
+        except Exception as exc:  # noqa: BLE001 - a plug-in's broken presets: said, the form still works
+            known, note = {}, f"prompt presets unavailable: {exc}"
+        preset = known.get(prompt_preset) if isinstance(prompt_preset, str) else None
+        if preset:
+            current, loose = builder.apply_preset(items, current, preset)
+            out = [current[k] if k in preset else no_update for k in keys]
     from culturesim.yamlsource import YamlSyntaxError, parse_yaml
 
     try:
@@ -246,7 +260,8 @@ def sync(trigger, text: str | None, keys: list[str], values: list, preset_keys: 
     if not isinstance(base, dict) or base.get("kind") != shown:
         base = {}
     data, problems = builder.scenario_data(shown, items, current, base)
-    message = html.Ul([html.Li(p) for p in problems], className="cs-problems") if problems else None
+    data = builder.set_keys(data, loose)
+    message = html.Ul([html.Li(p) for p in problems], className="cs-problems") if problems else note
     return builder.dump(data), out, message
 
 
@@ -267,8 +282,8 @@ def register_builder(app) -> None:
                   Output("builder-msg", "children"),
                   Input("launch-file", "value"), Input("launch-text", "value"),
                   Input({"type": FORM, "key": ALL}, "value"), Input({"type": PRESET, "key": ALL}, "value"),
-                  State("builder-shown", "data"))
-    def _sync(rel, text, values, presets, shown):
+                  Input({"type": PROMPT_PRESET, "key": ALL}, "value"), State("builder-shown", "data"))
+    def _sync(rel, text, values, presets, prompt_presets, shown):
         keys = [item["id"]["key"] for item in ctx.inputs_list[2]]
         preset_keys = [item["id"]["key"] for item in ctx.inputs_list[3]]
         if ctx.triggered_id == "launch-file":
@@ -280,7 +295,8 @@ def register_builder(app) -> None:
                 loaded = f"# {exc}"
             _, form, message = sync("launch-text", loaded, keys, values, preset_keys, presets, shown)
             return loaded, form, message
-        return sync(ctx.triggered_id, text, keys, values, preset_keys, presets, shown)
+        return sync(ctx.triggered_id, text, keys, values, preset_keys, presets, shown,
+                    next(iter(prompt_presets or []), None))
 
     @app.callback(Output("builder-network", "figure"), Output("builder-network-line", "children"),
                   Input("launch-text", "value"))

@@ -37,6 +37,8 @@ class Kind:
     view: str | None = None  # "module": imported by the app; registers its sections (app.kinds)
     importers: dict[str, str] = field(default_factory=dict)  # format -> "module:function"
     shows_ideas: bool = False  # its ideas table is the population's ideas (Ideas and Network pages)
+    # "module:NAME": preset name -> {dotted scenario key: prompt text}, offered by the app's builder
+    prompt_presets: str | None = None
 
     def load_schema(self) -> type:
         return load(self.schema)
@@ -56,6 +58,21 @@ class Kind:
 
     def load_view(self) -> ModuleType | None:
         return load(self.view) if self.view else None
+
+    def load_prompt_presets(self) -> dict[str, dict[str, str]]:
+        """Preset name -> {dotted scenario key: text}; empty when the kind declares none.
+        Entries of another shape (a plug-in's slip) are a TypeError naming the kind."""
+        if not self.prompt_presets:
+            return {}
+        presets = load(self.prompt_presets)
+        ok = isinstance(presets, dict) and all(
+            isinstance(name, str) and isinstance(keys, dict) and keys
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in keys.items())
+            for name, keys in presets.items())
+        if not ok:
+            raise TypeError(f"kind {self.name!r}: {self.prompt_presets} must map preset names to "
+                            "non-empty {dotted key: text} mappings")
+        return {name: dict(keys) for name, keys in presets.items()}
 
 
 @dataclass(frozen=True)

@@ -19,4 +19,5 @@ KIND = Kind(
     view="culturesim.kinds.culture.view",
     importers={"llm-culture": "culturesim.kinds.culture.importer:import_llm_culture"},
     shows_ideas=True,
+    prompt_presets="culturesim.kinds.culture.prompts:PRESETS",
 )
