@@ -1,10 +1,10 @@
 """LLM-Culture's prompt library and personalities, word for word, as named presets.
 
 Perez et al. (2024), "Cultural evolution in populations of Large Language Models", ran
-their studies with the software at https://github.com/flowersteam/LLM-Culture (MIT
-License, Copyright (c) 2024-2026 Jérémy Perez). These texts are copied verbatim from its
-parameter files, so a scenario can restate their designs with their exact words instead
-of paraphrases:
+their studies with the software at https://github.com/flowersteam/LLM-Culture
+(MIT License, Copyright (c) 2024-2026 Jérémy Perez). These texts are copied verbatim from
+its parameter files, so a scenario can restate their designs with their exact words
+instead of paraphrases:
 
 - ``PROMPT_INIT`` (the first story):
   ``llm_culture/data/parameters/prompt_init.json`` at commit
