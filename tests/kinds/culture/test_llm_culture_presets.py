@@ -206,6 +206,10 @@ def test_their_sizes_and_seeds(path):
     runs = expand(loaded, str(path), SCENARIOS)
     cells = max(1, *(len(v) for v in loaded.sweep.grid.values())) if loaded.sweep.grid else 1
     assert len(runs) == 5 * cells and len({r.scenario["seed"] for r in runs}) == 5
+    for r in runs:  # a swept preset name reaches the text each run sends
+        name = r.params.get("culture.presets.prompts.transform")
+        if name is not None:
+            assert r.scenario["culture"]["prompts"]["transform"] == source("prompt_update.json")[name] + "{ideas}"
 
 
 @pytest.mark.parametrize("path", LC_SCENARIOS, ids=lambda p: p.name)
