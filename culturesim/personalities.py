@@ -1,8 +1,10 @@
 """The built-in personality registry.
 
 A personality is the system message an agent speaks under. The names follow the
-LLM-Culture software (Perez et al. 2024) so its designs can be restated here; a scenario
-adds or overrides entries under ``population.personalities``.
+LLM-Culture software (Perez et al. 2024), but the texts are paraphrases; its own texts,
+word for word, are the culture kind's presets (``culture.presets.personalities``, from
+culturesim/kinds/culture/llm_culture_presets.py). A scenario adds or overrides entries
+under ``population.personalities``.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class IdeaAgent(FixedAgent):
         chosen = chosen[: len(shown)]
         template = m.override(self, operation) or getattr(spec.prompts, operation)
         user = template.format(
-            ideas=shown[0] if len(shown) == 1 else "\n".join(f"{i}. {t}" for i, t in enumerate(shown, 1)),
+            ideas=social.render(shown, spec.ideas_format),
             n_ideas=len(shown),
             own_idea=self.idea.text if self.idea else "(you have no idea yet)",
             **m.memory.fields(self.agent_id, step),
@@ -86,11 +86,13 @@ class IdeaAgent(FixedAgent):
         if "own_idea" in template_fields(template) and self.idea and self.idea.idea_id not in parents:
             parents.append(self.idea.idea_id)
         llm = m.roster.llms[self.agent_id]
+        persona = m.personalities[self.personality]
+        if spec.personality_in == "user":  # LLM-Culture's agent.py: personality + "\n" + prompt, no system
+            messages = ({"role": "user", "content": persona + "\n" + user},)
+        else:
+            messages = ({"role": "system", "content": persona}, {"role": "user", "content": user})
         request = Request(
-            messages=(
-                {"role": "system", "content": m.personalities[self.personality]},
-                {"role": "user", "content": user},
-            ),
+            messages=messages,
             seed=request_seed(m.scenario.seed, step, self.agent_id),
             temperature=llm.temperature,
             top_p=llm.top_p,
@@ -108,7 +110,8 @@ class IdeaAgent(FixedAgent):
         """The operation this agent can perform now and the ideas it will be shown.
 
         With nothing heard and nothing held it can only create; with only its own idea
-        it transforms that.
+        it transforms that. Transform shows one heard idea, or with ``transform_shows: all``
+        every one social lets through, for the model to choose among.
         """
         m: CultureModel = self.model
         spec = m.scenario.culture
@@ -121,9 +124,12 @@ class IdeaAgent(FixedAgent):
         own = social.Candidate(self.idea.idea_id, self.idea.text, self.agent_id) if self.idea else None
         if not heard:
             return ("create", []) if own is None else ("transform", [own])
-        limit = 1 if operation == "transform" else (spec.social.k if spec.social.sample == "k" else None)
+        one = operation == "transform" and spec.transform_shows == "one"
+        limit = 1 if one else (spec.social.k if spec.social.sample == "k" else None)
         rng = np.random.default_rng([m.scenario.seed, step, self.agent_id, 1])
         chosen = social.choose(heard, spec.social, rng, limit=limit, degree=m.degree, copies=m.copies)
+        if spec.social.order == "ids":
+            chosen.sort(key=lambda c: c.agent_id)
         if operation == "combine" and spec.social.include_own and own is not None:
             chosen = [own, *chosen]
         return operation, chosen

@@ -116,3 +116,15 @@ def fit_budget(texts: list[str], max_chars: int) -> list[str]:
         else:
             break
     return kept
+
+
+def render(texts: list[str], style: str) -> str:
+    """The ideas shown, as the ``{ideas}`` of a prompt.
+
+    ``numbered``: one idea bare, several as "1. ..." lines. ``python_list``: LLM-Culture's
+    own form (its agent.py appends ``str([str(i) + ': ' + story for i ...])`` to the update
+    prompt), the Python list of "i: text" strings numbered from 0, even for one idea.
+    """
+    if style == "python_list":
+        return str([f"{i}: {t}" for i, t in enumerate(texts)])
+    return texts[0] if len(texts) == 1 else "\n".join(f"{i}. {t}" for i, t in enumerate(texts, 1))
