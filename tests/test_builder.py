@@ -256,7 +256,7 @@ def test_every_prompt_preset_of_a_built_in_kind_makes_a_scenario_that_loads(kind
 
     presets = builder.prompt_presets(kind)
     if kind == "culture":
-        assert {"short stories (default)", "LLM-Culture stories", "proverbs"} <= set(presets)
+        assert {"short stories (default)", "LLM-Culture stories (verbatim)", "proverbs"} <= set(presets)
     schema = get_kind(kind).load_schema()
     items = builder.form_of(schema)
     keys = [i.key for i in builder.inputs(items)]

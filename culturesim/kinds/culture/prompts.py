@@ -10,6 +10,7 @@ memory on) apply as to any typed prompt. The kind declares them in its :class:`K
 
 from __future__ import annotations
 
+from culturesim.kinds.culture.llm_culture_presets import template
 from culturesim.kinds.culture.schema import PromptsSpec
 
 _DEFAULTS = PromptsSpec()
@@ -21,15 +22,15 @@ PRESETS: dict[str, dict[str, str]] = {
         "culture.prompts.transform": _DEFAULTS.transform,
         "culture.prompts.combine": _DEFAULTS.combine,
     },
-    # the story prompts of the LLM-Culture software (Perez et al. 2024), as the
-    # scenarios/llm_culture_*.yaml restatements use them
-    "LLM-Culture stories": {
-        "culture.prompts.create": "Create a story. Just output the story, nothing else.",
-        "culture.prompts.transform": "Here is a story:\n{ideas}\n\nRewrite it as a new story of your own. "
-                                     "Just output your story, don't write anything else.",
-        "culture.prompts.combine": "You will receive stories. Pick the two stories you prefer, and create a "
-                                   "story that is combination of these two stories. Just output your story, "
-                                   "don't write anything else.\n\n{ideas}",
+    # LLM-Culture's own prompts (Perez et al. 2024), verbatim from llm_culture_presets (which cites
+    # their files and commit), with how their code sends them: personality in the user message,
+    # the stories received appended as their Python list
+    "LLM-Culture stories (verbatim)": {
+        "culture.prompts.create": template("create", "story teller"),
+        "culture.prompts.transform": template("transform", "MinorChanges"),
+        "culture.prompts.combine": template("combine", "CombineTwo"),
+        "culture.personality_in": "user",
+        "culture.ideas_format": "python_list",
     },
     # one line per idea: cheap for small models, easy to compare by eye and by embedding
     "proverbs": {
