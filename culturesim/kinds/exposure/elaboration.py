@@ -41,7 +41,8 @@ def elaboration(texts: Iterable[str | None], *, weights: Mapping[str, float] | N
                 stopwords: Iterable[str] | None = None) -> list[float | None]:
     """Elaboration of each text: its number of words that are not stopwords, or with
     ``weights`` the sum of the weights of its distinct words found in the mapping, stopwords
-    included as in the paper's IBF-weighted score (their weights are small by construction). A missing text (None) gives None; an empty one 0."""
+    included as in the paper's IBF-weighted score (their weights are small by construction).
+    A missing text (None) gives None; an empty one 0."""
     stop = frozenset(stopwords) if stopwords is not None else _stopwords()
     out: list[float | None] = []
     for text in texts:

@@ -15,7 +15,9 @@ items, at consecutive steps. Participants of one condition and chain number join
 cohorts of ``len(items)`` for ``trials_per_participant`` steps; the cohort's orders are the
 rows of a random Latin square (rows and columns permuted with the run's seeded
 generator), so every participant's order is a uniformly random sequence of distinct
-items and every chain still gets exactly one writer per step.
+items and every chain still gets exactly one writer per step. A participant keeps one
+condition (the paper also drew the condition per trial) and does not see its earlier
+trials: each trial is a fresh conversation with the same persona.
 
 Step 0 makes the AI pool (once, with its own model), records the seed ideas, and asks
 each participant its self-rated creativity when ``exposure.self_rating.source`` is

@@ -27,8 +27,10 @@ from culturesim import runner
 from culturesim.kinds.exposure.elaboration import elaboration, words
 from culturesim.kinds.exposure.measures import load_exposure, print_report, report_table
 from culturesim.kinds.exposure.mixed import condition_slopes
-from culturesim.kinds.exposure.model import RATING_VALUES, parse_rating, read_pool_file, trial_plan
-from culturesim.scenario import ScenarioError, validate_data
+from culturesim.kinds.contract import Door
+from culturesim.kinds.exposure.model import RATING_VALUES, ExposureModel, parse_rating, read_pool_file, trial_plan
+from culturesim.llm.client import LLM
+from culturesim.scenario import LLMSpec, ScenarioError, validate_data
 
 ROOT = Path(__file__).resolve().parents[3]
 ITEMS = ["tire", "bottle", "shoe"]
@@ -67,6 +69,19 @@ def test_each_participant_answers_every_item_once_in_consecutive_steps(finished)
     written = ideas.filter(pl.col("operation") == "create").join(agents, on="agent_id")
     assert written.group_by("chain", "step").len()["len"].max() == 1
     assert written.height == agents.height
+
+
+def test_a_restored_multi_trial_model_continues_exactly(finished):
+    sc, _, _, ideas, _ = finished
+    model = ExposureModel(sc, ExposureModel.build_graph(sc), Door(LLM(LLMSpec(model="echo/participant", cache=False)),
+                                                                  LLM), "r")
+    model.restore(ideas.filter(pl.col("step") <= 3).to_dicts())  # mid-way: after the first cohort
+    assert model.next_step == 4
+    rest = [row for _ in range(4, 7) for row in model.step().ideas]
+    want = ideas.filter(pl.col("step") >= 4).sort("step", "agent_id")
+    got = pl.DataFrame(rest).sort("step", "agent_id")
+    assert got["text"].to_list() == want["text"].to_list()
+    assert got["parent_ids"].to_list() == want["parent_ids"].to_list()
 
 
 def test_orders_are_reproducible_with_the_seed_and_vary_with_it():
@@ -163,7 +178,8 @@ def test_a_bad_pool_file_is_one_line_naming_it_and_exit_2(tmp_path, content, col
     pool = tmp_path / "pool.csv"
     pool.write_text(content)
     data = {"kind": "exposure", "name": "bad", "seed": 1, "steps": 1, "llm": {"model": "echo/x"},
-            "exposure": {"items": ["tire"], "ai_pool": {"file": str(pool), **({"columns": columns} if columns else {})}}}
+            "exposure": {"items": ["tire"],
+                         "ai_pool": {"file": str(pool), **({"columns": columns} if columns else {})}}}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data))
     done = subprocess.run([sys.executable, "-m", "culturesim.cli", "run", str(path), "--out", str(tmp_path / "o"),
@@ -219,7 +235,8 @@ def test_condition_slopes_match_statsmodels_called_directly():
     want = {"control": (b["trial"], cov.loc["trial", "trial"])}
     for level in ("high", "low"):
         name = f"trial:C(condition)[T.{level}]"
-        want[level] = (b["trial"] + b[name], cov.loc["trial", "trial"] + cov.loc[name, name] + 2 * cov.loc["trial", name])
+        var = cov.loc["trial", "trial"] + cov.loc[name, name] + 2 * cov.loc["trial", name]
+        want[level] = (b["trial"] + b[name], var)
     for row in got.iter_rows(named=True):
         slope, var = want[row["condition"]]
         assert row["slope"] == pytest.approx(slope, rel=1e-4, abs=1e-6)
