@@ -152,8 +152,9 @@ def test_self_rating_from_the_scenario_is_stated_in_the_persona(tmp_path):
 
 def test_pool_read_from_the_papers_columns_and_from_a_mapping(tmp_path):
     paper = tmp_path / "ai_responses.csv"
-    paper.write_text("aut_item,response,response_id\ntire,tire swing,a1\nbottle,bottle lamp,a2\n"
-                     "tire,tire planter,a3\nshoe,shoe vase,a4\n")
+    # the shape of the paper's file: more columns, some quoted over several lines
+    paper.write_text('aut_item,output_responses,response,response_id\ntire,"1. Swing.\n2. Planter.",tire swing,a1\n'
+                     'bottle,"1. Lamp, bright.",bottle lamp,a2\ntire,x,tire planter,a3\nshoe,"a ""vase""",shoe vase,a4\n')
     assert read_pool_file(paper, ["tire", "bottle", "shoe"]) == {
         "tire": ["tire swing", "tire planter"], "bottle": ["bottle lamp"], "shoe": ["shoe vase"]}
     own = tmp_path / "own.csv"
