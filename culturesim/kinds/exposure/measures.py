@@ -536,7 +536,8 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 def _condition_order(conditions: list[str]) -> list[str]:
-    rest = sorted(c for c in conditions if c != REFERENCE)
+    """Each condition once (one may have both ideas and failures), the reference first."""
+    rest = sorted({c for c in conditions if c != REFERENCE})
     return ([REFERENCE] if REFERENCE in conditions else []) + rest
 
 

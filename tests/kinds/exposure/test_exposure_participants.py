@@ -301,6 +301,12 @@ def test_report_has_elaboration_moderator_and_participant_model(finished):
     assert "elaboration" in text and "centroid dist." in text
 
 
+def test_a_condition_with_ideas_and_failures_is_one_row():
+    from culturesim.kinds.exposure.measures import _condition_order
+
+    assert _condition_order(["low", "high", "control", "low", "control"]) == ["control", "high", "low"]
+
+
 def test_culturesim_report_prints_the_per_idea_models(finished):
     _, run, _, _, _ = finished
     done = subprocess.run([sys.executable, "-m", "culturesim.cli", "report", str(run.path), "--judge", "none",
