@@ -18,7 +18,14 @@ outcomes are measured here per condition:
 - **semantic distance** of each idea from its item (how far the use strays from the
   object), a standard automated originality proxy for the AUT;
 - **adoption**: whether an idea sits closer to the AI examples its writer saw than to the
-  human ones.
+  human ones;
+- **elaboration**: the number of words of an idea that are not stopwords (the paper's
+  measure, ``elaboration.py``);
+- **per-idea mixed models** (``mixed.py``), as the paper models responses: the slope over
+  trials of elaboration and of each idea's distance from its item x condition centroid
+  (the paper's diversity outcome), and the self-rated-creativity moderator (the slope of
+  elaboration and of adoption on the participant's self-rating, per 10 points), each with a
+  random intercept per participant (per chain when every participant wrote once).
 
 Every function that can be is pure (frames and arrays in, frames out); randomness comes
 only from seeded ``numpy.random.Generator`` objects. A number that cannot be computed is
@@ -100,8 +107,23 @@ REPORT_SCHEMA = {
     "semantic_distance_mean": pl.Float64,
     "adoption_mean": pl.Float64,
     "ai_rank_mean": pl.Float64,
+    "elaboration_mean": pl.Float64,
+    "elaboration_slope": pl.Float64,
+    "elaboration_slope_se": pl.Float64,
+    "centroid_distance_mean": pl.Float64,
+    "centroid_slope": pl.Float64,
+    "centroid_slope_se": pl.Float64,
+    "n_rated": pl.Int64,
+    "self_rating_mean": pl.Float64,
+    "rating_x_elaboration": pl.Float64,
+    "rating_x_elaboration_se": pl.Float64,
+    "rating_x_adoption": pl.Float64,
+    "rating_x_adoption_se": pl.Float64,
+    "random_effect": pl.String,
     "notes": pl.String,
 }
+# The moderator's slope is per this many points of the 0-100 self-rating.
+RATING_STEP = 10.0
 JUDGE_SCHEMA = {"idea_id": pl.String, "originality": pl.Float64, "judge_text": pl.String, "judge_error": pl.String}
 ADOPTION_SCHEMA = {
     "idea_id": pl.String,
@@ -399,7 +421,8 @@ class ExposureRun:
     """One exposure run's tables, joined the way the measures need them.
 
     ``participants``: one row per participant idea that exists (text, no error), with
-    its agent's item, condition, chain and trial. ``failed``: participants whose reply
+    its agent's item, condition, chain and trial (chain position), the participant who
+    wrote it, the participant's trial index, and its self-rating (null when none). ``failed``: participants whose reply
     gave no idea (they count in ``n_failed``, never in a measure). ``examples``: what
     each existing participant idea was shown. ``texts``: every idea with a text (pool,
     seeds, participants) by id, which the examples refer to.
@@ -429,22 +452,26 @@ def load_exposure(run_dir: str | Path | RunDir) -> ExposureRun:
         raise ValueError(f"{run.path}: a run of kind {manifest.get('kind')!r}, not 'exposure'")
     ideas = run.ideas()
     agents = _read(run, "agents")
+    if "participant" not in agents.columns:  # runs from before participants did several trials
+        agents = agents.with_columns(pl.col("agent_id").alias("participant"), pl.lit(1).alias("trial_index"))
     examples = _read(run, "examples")
     for name, frame, needed in (("agents", agents, ("agent_id", "item", "condition", "chain", "trial")),
                                 ("examples", examples, ("idea_id", "example_id", "example_source", "rank"))):
         lacking = [c for c in needed if c not in frame.columns]
         if lacking:
             raise ValueError(f"{run.path}: {name}.parquet lacks column(s) {lacking}")
-    attempts = ideas.filter(pl.col("agent_id").is_not_null())
+    attempts = ideas.filter(pl.col("agent_id").is_not_null() & (pl.col("operation") == "create"))
     if attempts.is_empty():
         raise ValueError(f"{run.path}: no participant ideas")
-    meta = agents.select("agent_id", "item", "condition", "chain", "trial")
-    joined = attempts.join(meta, on="agent_id", how="left")
+    meta = agents.select("agent_id", "participant", "trial_index", "item", "condition", "chain", "trial")
+    joined = attempts.join(meta, on="agent_id", how="left").join(
+        _self_ratings(ideas, agents, manifest), on="participant", how="left")
     orphans = joined.filter(pl.col("condition").is_null())
     if orphans.height:
         raise ValueError(f"{run.path}: {orphans.height} participant idea(s) have no row in agents.parquet")
     ok = pl.col("text").is_not_null() & (pl.col("text").str.strip_chars() != "") & pl.col("error").is_null()
-    cols = ["idea_id", "agent_id", "item", "condition", "chain", "trial", "text"]
+    cols = ["idea_id", "agent_id", "participant", "trial_index", "item", "condition", "chain", "trial", "text",
+            "self_rating"]
     participants = joined.filter(ok).select(cols).sort("item", "condition", "chain", "trial")
     failed = joined.filter(~ok).select("idea_id", "agent_id", "item", "condition", "error")
     if participants.is_empty():
@@ -458,6 +485,28 @@ def load_exposure(run_dir: str | Path | RunDir) -> ExposureRun:
             items.append(item)
     return ExposureRun(run=run, manifest=manifest, participants=participants, failed=failed, examples=examples,
                        texts=texts, items=items)
+
+
+def _self_ratings(ideas: pl.DataFrame, agents: pl.DataFrame, manifest: dict) -> pl.DataFrame:
+    """participant -> self_rating: the participants' answers (rows ``rate_self`` of
+    ideas.parquet) or the values the scenario gave (``self_rating.source: personality``,
+    recorded in agents.parquet). Runs with neither (older runs' agents carry a rating that
+    was drawn at random and never asked; it is not read) give an empty frame."""
+    from culturesim.kinds.exposure.model import parse_rating
+
+    schema = {"participant": pl.Int64, "self_rating": pl.Float64}
+    asked = ideas.filter((pl.col("operation") == "rate_self") & pl.col("error").is_null()
+                         & pl.col("text").is_not_null())
+    if asked.height:
+        part_of = dict(zip(agents["agent_id"], agents["participant"], strict=True))
+        pairs = [(part_of.get(a), parse_rating(t)) for a, t in zip(asked["agent_id"], asked["text"], strict=True)]
+        kept = [(int(p), float(v)) for p, v in pairs if p is not None and v is not None]
+        return pl.DataFrame({"participant": [p for p, _ in kept], "self_rating": [v for _, v in kept]}, schema=schema)
+    source = ((manifest.get("scenario") or {}).get("exposure") or {}).get("self_rating", {}) or {}
+    if source.get("source") == "personality" and "self_rating" in agents.columns:
+        return agents.select(pl.col("participant").cast(pl.Int64), pl.col("self_rating").cast(pl.Float64)) \
+            .unique("participant").drop_nulls()
+    return pl.DataFrame(schema=schema)
 
 
 def embed_exposure(data: ExposureRun, embedder: Embedder) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -487,7 +536,8 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 def _condition_order(conditions: list[str]) -> list[str]:
-    rest = sorted(c for c in conditions if c != REFERENCE)
+    """Each condition once (one may have both ideas and failures), the reference first."""
+    rest = sorted({c for c in conditions if c != REFERENCE})
     return ([REFERENCE] if REFERENCE in conditions else []) + rest
 
 
@@ -504,6 +554,75 @@ def _slopes(trials: pl.DataFrame) -> tuple[dict[str, dict], str]:
         out[row["condition"]] = {"slope": _finite_or_none(row["slope"]), "slope_se": _finite_or_none(row["se"]),
                                  "converged": row["converged"]}
     return out, ""
+
+
+def centroid_distances(ideas_with_meta: pl.DataFrame, X: np.ndarray) -> np.ndarray:
+    """1 - cosine between each idea and the mean of the unit vectors of its item x
+    condition's ideas: the paper's per-response diversity (an idea far from the centroid of
+    its group makes the group more diverse). NaN for an idea alone in its group."""
+    arr = _unit(_check_meta(ideas_with_meta, X, ("item", "condition"), "centroid_distances"),
+                "centroid_distances X")
+    out = np.full(arr.shape[0], np.nan)
+    frame = ideas_with_meta.select("item", "condition").with_row_index("_row")
+    for _, group in frame.group_by("item", "condition"):
+        idx = group["_row"].to_numpy()
+        if idx.size < 2:
+            continue
+        centre = arr[idx].mean(axis=0)
+        norm = np.linalg.norm(centre)
+        if norm > 0:
+            out[idx] = 1.0 - arr[idx] @ (centre / norm)
+    return out
+
+
+def _idea_models(ideas: pl.DataFrame, conditions: list[str]) -> tuple[dict[str, dict], list[str], str]:
+    """The per-idea mixed models of the report: slopes over trials of elaboration and
+    centroid distance, and the self-rating moderator of elaboration and adoption.
+
+    ``ideas`` has per idea: condition, trial, participant, chain, elaboration,
+    centroid_distance, adoption, self_rating. The random intercept is per participant when
+    some participant wrote more than once, else per chain (a group of one observation
+    cannot carry an intercept of its own). Returns per condition the values, the notes
+    that apply to every condition, and the grouping used."""
+    from culturesim.kinds.exposure.mixed import condition_slopes
+
+    several = ideas.group_by("participant").len()["len"].max() or 0
+    group = "participant" if several > 1 else "chain"
+    out: dict[str, dict] = {c: {} for c in conditions}
+    notes: list[str] = []
+
+    def fit(frame: pl.DataFrame, value: str, x: str, what: str, slope_key: str, se_key: str,
+            covariates: tuple[str, ...] = (), scale: float = 1.0) -> None:
+        frame = frame.filter(pl.col(value).is_not_null() & pl.col(value).is_not_nan()
+                             & pl.col(x).is_not_null())
+        if frame.height == 0:
+            notes.append(f"{what}: no data")
+            return
+        try:
+            fitted = condition_slopes(frame, value=value, x=x, group=group, covariates=covariates)
+        except Exception as exc:  # noqa: BLE001 - the report says why instead of dying
+            notes.append(f"{what}: mixed model not fitted ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
+            return
+        if not fitted["converged"].all():
+            notes.append(f"{what}: mixed model did not converge")
+        for row in fitted.iter_rows(named=True):
+            slope, se = _finite_or_none(row["slope"]), _finite_or_none(row["se"])
+            out[row["condition"]][slope_key] = slope * scale if slope is not None else None
+            out[row["condition"]][se_key] = se * scale if se is not None else None
+
+    fit(ideas, "elaboration", "trial", "elaboration slope", "elaboration_slope", "elaboration_slope_se")
+    fit(ideas, "centroid_distance", "trial", "centroid slope", "centroid_slope", "centroid_slope_se")
+    rated = ideas.filter(pl.col("self_rating").is_not_null())
+    if rated.is_empty():
+        notes.append("moderator: no self-ratings (exposure.self_rating.source none, or no answer parsed)")
+    else:
+        fit(rated, "elaboration", "self_rating", "rating x elaboration", "rating_x_elaboration",
+            "rating_x_elaboration_se", covariates=("trial",), scale=RATING_STEP)
+        with_ai = rated.filter(pl.col("adoption").is_not_null())
+        if with_ai.height:
+            fit(with_ai, "adoption", "self_rating", "rating x adoption", "rating_x_adoption",
+                "rating_x_adoption_se", covariates=("trial",), scale=RATING_STEP)
+    return out, notes, group
 
 
 def _deltas(trials: pl.DataFrame, conditions: list[str], rng: np.random.Generator,
@@ -559,7 +678,13 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
     originality_mean and n_judged when ``judge_llm`` is given; semantic_distance_mean;
     adoption_mean (AI-vs-human similarity; null where no AI examples were shown);
     ai_rank_mean (mean creativity rank participants gave AI examples, 1 = most creative,
-    3.5 expected by chance with 6 examples); notes (why any value is null).
+    3.5 expected by chance with 6 examples); elaboration_mean (non-stopword words) and
+    centroid_distance_mean (each idea's distance from its item x condition centroid), with
+    their slopes over trials (per-idea mixed models, random intercept per ``random_effect``:
+    participant, or chain when every participant wrote once); n_rated and
+    self_rating_mean (participants' self-rated creativity, 0-100); rating_x_elaboration and
+    rating_x_adoption, the moderator: the slope of each outcome per 10 self-rating points
+    (model ``y ~ rating * condition + trial * condition``); notes (why any value is null).
     ``m``, ``r``: resampling subset size and repeats; ``n_boot``: bootstrap resamples;
     ``judge_shots``: see :func:`ocsai_prompt`. All randomness derives from ``seed``.
     """
@@ -607,6 +732,20 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
         pl.col("rank").cast(pl.Float64))
     rank_means = _mean_by_condition(ranks, "rank")
     shown_ai = set(ranks["condition"].to_list())
+
+    from culturesim.kinds.exposure.elaboration import elaboration
+
+    per_idea = directed.select("idea_id", "condition", "trial", "participant", "chain", "self_rating").with_columns(
+        pl.Series("elaboration", elaboration(directed["text"].to_list()), dtype=pl.Float64),
+        pl.Series("centroid_distance", centroid_distances(directed, X), dtype=pl.Float64),
+    ).join(adopt.select("idea_id", "adoption"), on="idea_id", how="left")
+    elab_means = _mean_by_condition(per_idea, "elaboration")
+    centroid_means = _mean_by_condition(per_idea.filter(pl.col("centroid_distance").is_not_nan()),
+                                        "centroid_distance")
+    rating_means = _mean_by_condition(per_idea.filter(pl.col("self_rating").is_not_null()), "self_rating")
+    rated_counts = dict(per_idea.filter(pl.col("self_rating").is_not_null()).group_by("condition")
+                        .agg(pl.col("participant").n_unique()).iter_rows())
+    models, model_notes, random_effect = _idea_models(per_idea, conditions)
 
     judged_means: dict[str, float | None] = {}
     judged_counts: dict[str, int] = {}
@@ -667,7 +806,15 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
             "semantic_distance_mean": sem_means.get(condition),
             "adoption_mean": adopt_means.get(condition),
             "ai_rank_mean": rank_means.get(condition),
-            "notes": "; ".join(note),
+            "elaboration_mean": elab_means.get(condition),
+            "centroid_distance_mean": centroid_means.get(condition),
+            "n_rated": rated_counts.get(condition, 0),
+            "self_rating_mean": rating_means.get(condition),
+            **{key: models[condition].get(key) for key in (
+                "elaboration_slope", "elaboration_slope_se", "centroid_slope", "centroid_slope_se",
+                "rating_x_elaboration", "rating_x_elaboration_se", "rating_x_adoption", "rating_x_adoption_se")},
+            "random_effect": random_effect,
+            "notes": "; ".join(note + model_notes),
         })
     table = pl.DataFrame(rows, schema=REPORT_SCHEMA).with_columns(
         pl.lit(embedder.name).alias("embedder"),
@@ -681,6 +828,34 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _with_se(value: float | None, se: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3g}" + (f" ({se:.2g})" if se is not None else "")
+
+
+def per_idea_table(table: pl.DataFrame) -> Any:
+    """The report's per-idea outcomes and mixed models as a rich table: elaboration and
+    centroid distance with their slopes over trials, self-ratings and the moderator."""
+    from rich.table import Table
+
+    effect = table["random_effect"].drop_nulls()
+    out = Table(title="Per idea: mixed models, random intercept per "
+                      f"{effect[0] if effect.len() else '?'} (se); moderator per {RATING_STEP:g} self-rating points")
+    out.add_column("condition", no_wrap=True)
+    for header in ("elaboration", "slope", "centroid dist.", "slope", "rated", "self-rating",
+                   "rating x elaboration", "rating x adoption"):
+        out.add_column(header, justify="right")
+    for row in table.iter_rows(named=True):
+        out.add_row(row["condition"], _fmt(row["elaboration_mean"], 2),
+                    _with_se(row["elaboration_slope"], row["elaboration_slope_se"]),
+                    _fmt(row["centroid_distance_mean"]), _with_se(row["centroid_slope"], row["centroid_slope_se"]),
+                    _fmt(row["n_rated"]), _fmt(row["self_rating_mean"], 1),
+                    _with_se(row["rating_x_elaboration"], row["rating_x_elaboration_se"]),
+                    _with_se(row["rating_x_adoption"], row["rating_x_adoption_se"]))
+    return out
 
 
 def print_report(table: pl.DataFrame, console: Any = None) -> None:
@@ -708,6 +883,8 @@ def print_report(table: pl.DataFrame, console: Any = None) -> None:
                     _fmt(row["delta_vs_control"], 2), diff, _fmt(row["originality_mean"], 2),
                     _fmt(row["semantic_distance_mean"]), _fmt(row["adoption_mean"]), _fmt(row["ai_rank_mean"], 2))
     console.print(out)
+    if "elaboration_mean" in table.columns:
+        console.print(per_idea_table(table))
     for row in table.iter_rows(named=True):
         if row["notes"]:
             console.print(f"[bold]{row['condition']}[/bold]: {row['notes']}", highlight=False, soft_wrap=True)

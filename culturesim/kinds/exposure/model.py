@@ -8,8 +8,20 @@ at first) plus, depending on the condition, ideas drawn fresh for it from the it
 AI pool, labelled by source when the condition discloses them. It ranks the examples by
 creativity and writes one idea. All chains advance together, so a trial is one batch.
 
-Step 0 makes the AI pool (once, with its own model) and records the seed ideas; the
-pool never changes afterwards. Randomness per participant comes from generators seeded
+A participant may do several trials (``exposure.trials_per_participant``), one per item
+in an order of its own, as in the paper. Each chain position is a slot (an agent id, a
+node of the chains network) and a participant fills one slot in a chain of each of its
+items, at consecutive steps. Participants of one condition and chain number join in
+cohorts of ``len(items)`` for ``trials_per_participant`` steps; the cohort's orders are the
+rows of a random Latin square (rows and columns permuted with the run's seeded
+generator), so every participant's order is a uniformly random sequence of distinct
+items and every chain still gets exactly one writer per step. A participant keeps one
+condition (the paper also drew the condition per trial) and does not see its earlier
+trials: each trial is a fresh conversation with the same persona.
+
+Step 0 makes the AI pool (once, with its own model), records the seed ideas, and asks
+each participant its self-rated creativity when ``exposure.self_rating.source`` is
+``ask``; the pool never changes afterwards. Randomness per participant comes from generators seeded
 by (run seed, step, agent), so a resumed run continues exactly.
 """
 
@@ -87,39 +99,105 @@ def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
 
 IDEA_ONLY = {"type": "object", "required": ["idea"], "properties": {"idea": {"type": "string"}}}
 
+# The self-rating question's answer: the paper's slider (0-100), in steps of 5 so that a
+# grammar can hold it to the scale as an enum on every backend.
+RATING_VALUES = list(range(0, 101, 5))
+RATING_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["percent"],
+                 "properties": {"percent": {"type": "integer", "enum": RATING_VALUES}}}
 
-def read_pool_file(path: Path, items: list[str]) -> dict[str, list[str]]:
-    """A CSV with columns item and idea (the paper's pool has 300 ideas per item)."""
+
+def parse_rating(text: str | None) -> int | None:
+    """The percent of a self-rating reply (``{"percent": 70}``), or None if it does not fit."""
+    value = parse(text, canonical(RATING_SCHEMA))
+    return int(value["percent"]) if value is not None else None
+
+
+# Column names tried in order when the scenario names none: this toolkit's, then the
+# paper's pool file (net_create's ai_responses.csv: aut_item, response).
+POOL_COLUMNS = (("item", "idea"), ("aut_item", "response"))
+
+
+def read_pool_file(path: Path, items: list[str], columns: tuple[str, str] | None = None) -> dict[str, list[str]]:
+    """A CSV of AI ideas per item (the paper's pool has 300 ideas per item).
+
+    ``columns`` (item column, text column) as the scenario names them; without it the
+    file must have columns item and idea, or the paper's aut_item and response. Every
+    problem is a ValueError of one line naming the file."""
     if not path.is_file():
         raise ValueError(f"exposure.ai_pool.file: {path} does not exist")
     try:
         table = pl.read_csv(path, infer_schema_length=0)
     except Exception as exc:  # noqa: BLE001 - polars raises several kinds for bad CSV
-        raise ValueError(f"exposure.ai_pool.file: {path} is not a readable CSV ({exc})") from None
-    missing = {"item", "idea"} - set(table.columns)
+        reason = " ".join(str(exc).split())[:200]
+        raise ValueError(f"exposure.ai_pool.file: {path} is not a readable CSV ({reason})") from None
+    if columns is None:
+        found = next((pair for pair in POOL_COLUMNS if set(pair) <= set(table.columns)), None)
+        if found is None:
+            raise ValueError(f"exposure.ai_pool.file: {path} lacks columns item, idea (or aut_item, response); "
+                             f"it has {table.columns}; name yours under exposure.ai_pool.columns")
+        columns = found
+    item_col, text_col = columns
+    missing = [c for c in (item_col, text_col) if c not in table.columns]
     if missing:
-        raise ValueError(f"exposure.ai_pool.file: {path} lacks column(s) {sorted(missing)}; "
-                         f"it has {table.columns}")
-    table = table.filter(pl.col("idea").is_not_null() & (pl.col("idea").str.strip_chars() != ""))
-    pools = {item: table.filter(pl.col("item").str.to_lowercase() == item.lower())["idea"].to_list()
-             for item in items}
+        raise ValueError(f"exposure.ai_pool.file: {path} lacks column(s) {missing}; it has {table.columns}")
+    table = table.filter(pl.col(text_col).is_not_null() & (pl.col(text_col).str.strip_chars() != "")
+                         & pl.col(item_col).is_not_null())
+    pools = {item: table.filter(pl.col(item_col).str.strip_chars().str.to_lowercase() == item.lower())[text_col]
+             .to_list() for item in items}
     empty = [item for item, ideas in pools.items() if not ideas]
     if empty:
         raise ValueError(f"exposure.ai_pool.file: {path} has no ideas for item(s) {empty}")
     return pools
 
 
+def trial_plan(scenario: ExposureScenario) -> list[tuple[int, int]]:
+    """(participant, trial index from 1) of every slot, in agent-id order.
+
+    A slot is one chain position: chain ``c`` (items outermost, then conditions, then chain
+    numbers) at trial ``t`` is agent ``c * steps + t - 1``. With one trial per participant
+    the slot is the participant. With K > 1, the participants of condition ``ci`` and chain
+    number ``k`` join in cohorts of ``n = len(items)`` for K consecutive steps; member ``m``
+    of a cohort answers, at its trial ``j`` (0-based), item ``sigma[(rho[m] + j) % n]`` with
+    ``sigma`` and ``rho`` permutations drawn for the cohort from the run's seeded
+    generator: a random Latin square, so each member's K items are distinct, in a
+    uniformly random order, and the n members cover the n items' chains at every step.
+    """
+    spec = scenario.exposure
+    steps, k_trials = scenario.steps, spec.trials_per_participant
+    n_items, n_cond, n_chains = len(spec.items), len(spec.conditions), spec.chains
+    if k_trials == 1:
+        return [(slot, 1) for slot in range(scenario.population_size)]
+    rng = np.random.default_rng([scenario.seed, 0, 9])
+    cohorts = steps // k_trials
+    squares = {(ci, k, q): (rng.permutation(n_items), rng.permutation(n_items))
+               for ci in range(n_cond) for k in range(n_chains) for q in range(cohorts)}
+    plan = []
+    for i in range(n_items):
+        for ci in range(n_cond):
+            for k in range(n_chains):
+                for t in range(1, steps + 1):
+                    q, j = divmod(t - 1, k_trials)
+                    sigma, rho = squares[(ci, k, q)]
+                    pos = int(np.flatnonzero(sigma == i)[0])
+                    m = int(np.flatnonzero(rho == (pos - j) % n_items)[0])
+                    plan.append((((ci * n_chains + k) * cohorts + q) * n_items + m, j + 1))
+    return plan
+
+
 class Participant(mesa.Agent):
-    """One participant of one chain, who writes once, at its trial."""
+    """One slot of one chain, filled at its trial by a participant (who may fill one slot
+    in a chain of each of several items)."""
 
     def __init__(self, model: ExposureModel, agent_id: int, chain: Chain, trial: int, persona: str,
-                 self_rating: int):
+                 self_rating: int | None, participant: int, trial_index: int):
         super().__init__(model)
         self.agent_id = agent_id
         self.chain = chain
         self.trial = trial
         self.persona = persona
-        self.self_rating = self_rating
+        self.self_rating = self_rating  # given by the scenario (source: personality), else None
+        self.participant = participant
+        self.trial_index = trial_index
 
 
 class ExposureModel(KindModel, mesa.Model):
@@ -138,24 +216,34 @@ class ExposureModel(KindModel, mesa.Model):
                 (item, c) for item in spec.items for c in spec.conditions.items() for _ in range(spec.chains))
         ]
         self.personalities = registry(scenario.population.personalities)
-        n = scenario.population_size
-        labels = assign_personalities(scenario.population.mix, n, np.random.default_rng([scenario.seed, 0, 7]))
-        self.roster = kind_roster(scenario, graph, labels)  # group and model of each participant
+        plan = trial_plan(scenario)
+        people = assign_personalities(scenario.population.mix, scenario.n_participants,
+                                      np.random.default_rng([scenario.seed, 0, 7]))
+        labels = [people[p] for p, _ in plan]  # a participant keeps its persona in every trial
+        self.roster = kind_roster(scenario, graph, labels)  # group and model of each slot
         self.routes = self.roster.routes(llm)
-        ratings = np.random.default_rng([scenario.seed, 0, 8]).integers(1, 6, size=n)
+        rating = spec.self_rating
+        given = rating.by_personality if rating.source == "personality" else {}
         self.participants = {
-            self.agent_id(chain, t): Participant(self, self.agent_id(chain, t), chain, t, labels[k], int(ratings[k]))
+            self.agent_id(chain, t): Participant(self, self.agent_id(chain, t), chain, t, labels[k],
+                                                 given.get(labels[k]), *plan[k])
             for k, (chain, t) in enumerate((c, t) for c in self.chains for t in range(1, scenario.steps + 1))
         }
+        # each participant's first slot: where its self-rating is asked and recorded
+        self.first_slot: dict[int, Participant] = {}
+        for slot in self.participants.values():
+            if slot.trial_index == 1:
+                self.first_slot[slot.participant] = slot
         self.first_step = 0
         self.pool: dict[str, list[tuple[str, str]]] = {item: [] for item in spec.items}
         self.history: dict[int, list[tuple[str, str]]] = {c.index: [] for c in self.chains}  # human ideas
         self._out = StepRecord(tables={"examples": []})  # what the step in progress has produced
         self.pool_file: dict[str, list[str]] | None = None
-        if spec.ai_pool.file:  # read now, so a bad file is refused before the run exists
-            path = Path(spec.ai_pool.file)
+        if spec.ai_pool.source_file:  # read now, so a bad file is refused before the run exists
+            path = Path(spec.ai_pool.source_file)
+            columns = (spec.ai_pool.columns.item, spec.ai_pool.columns.text) if spec.ai_pool.columns else None
             self.pool_file = read_pool_file(path if path.is_absolute() else (base_dir or Path.cwd()) / path,
-                                            spec.items)
+                                            spec.items, columns)
 
     def agent_id(self, chain: Chain, trial: int) -> int:
         return chain.index * self.scenario.steps + (trial - 1)
@@ -184,7 +272,9 @@ class ExposureModel(KindModel, mesa.Model):
         return self.first_step + self.steps
 
     def planned_requests(self, first: int, last: int) -> int:
-        pool = 0 if self.scenario.exposure.ai_pool.file else self.scenario.exposure.ai_pool.size * len(self.pool)
+        spec = self.scenario.exposure
+        pool = 0 if spec.ai_pool.source_file else spec.ai_pool.size * len(self.pool)
+        pool += len(self.first_slot) if spec.self_rating.source == "ask" else 0
         return sum(pool if s == 0 else len(self.chains) for s in range(first, last + 1))
 
     # --- step 0: the pool and the seeds ---------------------------------------------
@@ -215,15 +305,42 @@ class ExposureModel(KindModel, mesa.Model):
         for item in spec.items:
             for k, text in enumerate(self.scenario.seeds_for(item)):
                 ideas.append(self._row(0, None, f"seed-{item}-{k}", text, [], "seed", "seed", None))
+        if spec.self_rating.source == "ask":
+            self._ask_ratings()
         self._absorb(ideas)
         short = [item for item, pool in self.pool.items() if len(pool) < max(c.n_ai for c in self.chains)]
         if short:
             raise RuntimeError(f"the AI pool has too few ideas for item(s) {short} (the pool model failed?)")
 
+    def _ask_ratings(self) -> None:
+        """Each participant answers the paper's self-rating question once, with its persona,
+        on its own model, before any trial."""
+        spec = self.scenario.exposure.self_rating
+        requests = []
+        for participant, slot in sorted(self.first_slot.items()):
+            llm = self.roster.llms[slot.agent_id]
+            requests.append(with_schema(Request(
+                messages=({"role": "system", "content": self.personalities[slot.persona]},
+                          {"role": "user", "content": spec.prompt}),
+                seed=request_seed(self.scenario.seed, 0, 2_000_000 + participant), temperature=llm.temperature,
+                top_p=llm.top_p, max_tokens=spec.max_tokens, stop=tuple(llm.stop), tag=f"rate-p{participant}",
+                route=self.routes[slot.agent_id]), RATING_SCHEMA))
+        for request, reply in zip(requests, self.llm.generate(requests), strict=True):
+            participant = int(request.tag[len("rate-p"):])
+            slot = self.first_slot[participant]
+            value = parse_rating(reply.text) if reply.ok and reply.text else None
+            row = self._row(0, slot.agent_id, request.tag, reply.text or None, [], "self", "rate_self", reply)
+            if row["error"] is None and value is None:
+                row["error"] = "the reply held no rating"
+            self._out.ideas.append(row)
+            self._out.prompts.append(self._prompt_row(0, slot.agent_id, request.tag, request, reply))
+
     def _absorb(self, rows: list[dict]) -> None:
         """Fold recorded rows into the state: pool, seeds and each chain's human ideas."""
         for row in rows:
             if row["text"] is None or row["error"] is not None:
+                continue
+            if row["source"] == "self":  # a self-rating, not an idea: the measures read it, the trials do not
                 continue
             if row["source"] == "ai":  # idea ids are ai-<item>-<k>; an item may hold dashes
                 self.pool[row["idea_id"][3:].rsplit("-", 1)[0]].append((row["idea_id"], row["text"]))
@@ -250,8 +367,9 @@ class ExposureModel(KindModel, mesa.Model):
         lines = [f"{n}. {text}{label[src] if p.chain.disclosed else ''}" for n, (_, text, src) in enumerate(shown, 1)]
         user = spec.prompt.format(item=p.chain.item.upper(), examples="\n".join(lines),
                                   header=spec.disclosure_header if p.chain.disclosed else "")
-        persona = (f"{self.personalities[p.persona]} On a scale from 1 to 5 you rate your own creativity "
-                   f"as {p.self_rating}.")
+        persona = self.personalities[p.persona]
+        if p.self_rating is not None:  # given by the scenario: the participant knows it of itself
+            persona += f" You consider yourself more creative than {p.self_rating}% of humans."
         llm = self.roster.llms[p.agent_id]
         request = Request(
             messages=({"role": "system", "content": persona}, {"role": "user", "content": user}),
@@ -316,7 +434,8 @@ class ExposureModel(KindModel, mesa.Model):
 
     def agents_table(self) -> list[dict]:
         return [
-            {"agent_id": p.agent_id, "item": p.chain.item, "condition": p.chain.condition, "chain": p.chain.index,
+            {"agent_id": p.agent_id, "participant": p.participant, "trial_index": p.trial_index,
+             "item": p.chain.item, "condition": p.chain.condition, "chain": p.chain.index,
              "trial": p.trial, "n_ai": p.chain.n_ai, "disclosed": p.chain.disclosed, "persona": p.persona,
              "self_rating": p.self_rating, "community": None, "group": self.roster.groups[p.agent_id],
              "model": self.roster.llms[p.agent_id].model}

@@ -52,6 +52,12 @@ PARTICIPANT_PROMPT = (
     "the numbers of the ideas above, each once, most creative first."
 )
 DISCLOSURE_HEADER = "Some of the ideas below were written by other people and some by an A.I. (ChatGPT).\n"
+# The paper's question before the trials (a slider from 0 to 100), asked of each participant once.
+SELF_RATING_PROMPT = (
+    "Before you start: guess how creative you are compared to other people. Complete the sentence "
+    "\"I am more creative than __% of humans\". Answer in JSON with one field, \"percent\", a number "
+    "from 0 to 100 in steps of 5."
+)
 
 
 class ConditionSpec(Strict):
@@ -69,14 +75,53 @@ def default_conditions() -> dict[str, ConditionSpec]:
     }
 
 
+class PoolColumns(Strict):
+    """Which CSV columns hold the item and the idea text (the paper's pool file names them
+    ``aut_item`` and ``response``)."""
+
+    item: Annotated[str, Field(min_length=1)] = "item"
+    text: Annotated[str, Field(min_length=1)] = "idea"
+
+
 class AIPoolSpec(Strict):
     """The fixed pool of AI ideas per item: made once at the start, never changed."""
 
     size: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 20
-    file: PathStr | None = Field(None, description="CSV with columns item, idea; replaces generation")
+    file: PathStr | None = Field(None, description="CSV of AI ideas (columns item, idea, or aut_item, response, "
+                                                   "or as named in columns); replaces generation")
+    path: PathStr | None = Field(None, description="the same as file (the name the paper's pool file goes by)")
+    columns: PoolColumns | None = Field(None, description="the file's item and text columns, when not "
+                                                          "item/idea or aut_item/response")
     llm: LLMSpec = Field(default_factory=lambda: LLMSpec(temperature=0.8, max_tokens=48))
     persona: str = "You are ChatGPT, a helpful and creative AI assistant."
     prompt: str = "What is a surprising use for a {item}? Answer with one creative idea in one sentence."
+
+    @model_validator(mode="after")
+    def _one_file(self) -> AIPoolSpec:
+        if self.file and self.path and self.file != self.path:
+            raise ValueError("give the pool file once: ai_pool.file or ai_pool.path, not both")
+        if self.columns is not None and not (self.file or self.path):
+            raise ValueError("ai_pool.columns names the columns of ai_pool.file, which is not given")
+        return self
+
+    @property
+    def source_file(self) -> str | None:
+        return self.file or self.path
+
+
+class SelfRatingSpec(Strict):
+    """Where each participant's self-rated creativity (the paper's moderator) comes from.
+
+    ``ask`` (default): the participant answers the paper's question ("I am more creative
+    than __% of humans", 0-100) once, before its first trial, in a conversation of its own
+    with its persona; the trials do not repeat it. ``personality``: the scenario gives the
+    value per personality (``by_personality``) and the persona states it. ``none``: no rating,
+    and no moderator in the report."""
+
+    source: Literal["ask", "personality", "none"] = "ask"
+    prompt: str = SELF_RATING_PROMPT
+    by_personality: dict[str, Annotated[int, Field(strict=True, ge=0, le=100)]] = Field(default_factory=dict)
+    max_tokens: Annotated[int, Field(strict=True, ge=4, le=256)] = 16
 
 
 class ExposureSpec(Strict):
@@ -87,6 +132,10 @@ class ExposureSpec(Strict):
     examples: Annotated[int, Field(strict=True, ge=1, le=50)] = 6
     seed_ideas: dict[str, list[Annotated[str, Field(min_length=1)]]] = Field(default_factory=dict)
     ai_pool: AIPoolSpec = Field(default_factory=AIPoolSpec)
+    trials_per_participant: Annotated[int, Field(strict=True, ge=1, le=100)] = Field(
+        1, description="trials each participant does, one per item, items in a random order (the paper: "
+                       "every item); 1: each participant writes once")
+    self_rating: SelfRatingSpec = Field(default_factory=SelfRatingSpec)
     prompt: str = PARTICIPANT_PROMPT
     disclosure_header: str = DISCLOSURE_HEADER
 
@@ -129,11 +178,29 @@ class ExposureScenario(ScenarioBase):
             if not self.seeds_for(item):
                 problems.append((("exposure", "items"), f"no seed ideas for item {item!r}: add them under "
                                  f"exposure.seed_ideas.{item} (built-in seeds exist for {', '.join(SEED_IDEAS)})"))
+        k = spec.trials_per_participant
+        if k > len(spec.items):
+            problems.append((("exposure", "trials_per_participant"), f"{k} trials per participant but only "
+                             f"{len(spec.items)} item(s): each trial is a different item"))
+        elif self.steps % k:
+            problems.append((("exposure", "trials_per_participant"), f"steps ({self.steps}) must be a multiple "
+                             f"of trials_per_participant ({k}): participants join chains in cohorts of {k} steps"))
+        rating = spec.self_rating
+        if rating.source == "personality":
+            lacking = sorted(set(self.population.mix) - set(rating.by_personality))
+            if lacking:
+                problems.append((("exposure", "self_rating", "by_personality"),
+                                 f"no self-rating for personality(ies) {lacking} of population.mix"))
         for item in spec.seed_ideas:
             if item not in spec.items:
                 problems.append((("exposure", "seed_ideas", item), f"{item!r} is not one of exposure.items"
                                  f"{did_you_mean(item, spec.items)}"))
         return problems
+
+    @property
+    def n_participants(self) -> int:
+        """Participants, each doing ``trials_per_participant`` trials (one per slot of a chain)."""
+        return self.population_size // self.exposure.trials_per_participant
 
     @property
     def population_size(self) -> int:

@@ -13,7 +13,8 @@ QUICK = Path(__file__).resolve().parents[3] / "scenarios" / "exposure_quick.yaml
 
 
 def test_quick_scenario_runs_and_reports(tmp_path):
-    shrink = ["exposure.items=[tire]", "exposure.chains=2", "steps=2", "exposure.ai_pool.size=5",
+    shrink = ["exposure.items=[tire]", "exposure.trials_per_participant=1", "exposure.chains=2", "steps=2",
+              "exposure.ai_pool.size=5",
               "llm.max_tokens=72", "output.run_id=quick"]  # a JSON reply needs room
     run = subprocess.run([sys.executable, "-m", "culturesim.cli", "run", str(QUICK), "--out", str(tmp_path), "-q",
                           *sum((["--set", s] for s in shrink), [])], capture_output=True, text=True, timeout=900)
