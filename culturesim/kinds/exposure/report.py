@@ -1,5 +1,6 @@
 """``culturesim report`` for exposure runs: per condition the diversity, its slope over
-trials, the difference from the control condition, and creativity as judged by a model."""
+trials, the difference from the control condition, and creativity as judged by a model;
+then the paper's headline figures beside ours (paper_compare)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.console import Console
 
 from culturesim import scenario as sc
 from culturesim.kinds.exposure.measures import JUDGE_MAX_TOKENS, print_report, report_table
+from culturesim.kinds.exposure.paper_compare import print_paper_comparison
 from culturesim.kinds.spec import ReportOptions
 from culturesim.llm.client import LLM
 from culturesim.store import RunDir
@@ -30,3 +32,4 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
         console = Console(width=max(160, Console().width))
         console.print(run.run_id)
         print_report(table, console=console)
+        print_paper_comparison(table, console=console)
