@@ -64,8 +64,9 @@ PERMUTATION_ENUM_MAX = 6
 
 
 def reply_schema(n_examples: int) -> dict:
-    """The shape of a participant's reply: its idea, and a ranking that is a permutation of the
-    example positions 1..n (most creative first).
+    """The shape of a participant's reply: its idea (not empty: unheld, the embedded model left
+    it empty in 1 of 80 replies), and a ranking that is a permutation of the example positions
+    1..n (most creative first).
 
     JSON Schema has no keyword for "a permutation", and llama.cpp's converter cannot enforce
     ``uniqueItems``: with numbers merely held to 1..n the embedded model repeated a number in
@@ -79,7 +80,7 @@ def reply_schema(n_examples: int) -> dict:
         ranking = {"type": "array", "items": {"type": "integer", "enum": positions},
                    "minItems": n_examples, "maxItems": n_examples, "uniqueItems": True}
     return {"type": "object", "additionalProperties": False, "required": ["idea", "ranking"],
-            "properties": {"idea": {"type": "string"}, "ranking": ranking}}
+            "properties": {"idea": {"type": "string", "minLength": 1}, "ranking": ranking}}
 
 
 def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
@@ -97,7 +98,7 @@ def parse_reply(text: str, n_examples: int) -> tuple[str, list[int] | None]:
     return idea, ranking if ranking is not None and sorted(ranking) == list(range(1, n_examples + 1)) else None
 
 
-IDEA_ONLY = {"type": "object", "required": ["idea"], "properties": {"idea": {"type": "string"}}}
+IDEA_ONLY = {"type": "object", "required": ["idea"], "properties": {"idea": {"type": "string", "minLength": 1}}}
 
 # The self-rating question's answer: the paper's slider (0-100), in steps of 5 so that a
 # grammar can hold it to the scale as an enum on every backend.

@@ -153,6 +153,7 @@ def test_the_participant_schema_is_a_permutation_of_the_positions():
     assert sorted(map(tuple, ranking["enum"])) == sorted(itertools.permutations(range(1, 5)))
     ok = jsonschema.Draft202012Validator(schema).is_valid
     assert ok({"idea": "x", "ranking": [2, 4, 1, 3]}) and not ok({"idea": "x", "ranking": [2, 2, 1, 3]})
+    assert not ok({"idea": "", "ranking": [2, 4, 1, 3]})  # an empty idea is out of shape
     big = reply_schema(7)["properties"]["ranking"]  # 5040 permutations: numbers in 1..7, unique, no enum
     assert big["items"]["enum"] == list(range(1, 8)) and big["minItems"] == big["maxItems"] == 7
     assert big["uniqueItems"] is True
