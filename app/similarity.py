@@ -82,6 +82,20 @@ def run_vectors(res, rid: str, texts: list[str]) -> tuple[np.ndarray | None, str
     return None, ""
 
 
+def _vectors(res, rid: str, texts: list[str], notes: list[str], fallback: str):
+    """The run's vectors of ``texts`` (TF-IDF fitted on them when the run has none), their
+    embedder's name, and which have a direction (a text of no known word has none)."""
+    from analysis.embeddings import TfidfEmbedder
+
+    X, embedder = run_vectors(res, rid, texts)
+    if X is None:
+        X, embedder = TfidfEmbedder().embed(texts).astype(np.float64), fallback
+    keep = np.linalg.norm(X, axis=1) > 0
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} ideas without a direction left out")
+    return X, embedder, keep
+
+
 def heatmap_data(res, rid: str | None, steps: list[int], against: int | None = None) -> pl.DataFrame:
     """The ideas shown (in cluster order) with their similarity rows (``sim_<position>``) and
     a ``note`` column saying what is shown (the CSV holds exactly what is drawn). With
@@ -108,8 +122,6 @@ def _capped(ideas: pl.DataFrame, what: str, notes: list[str]) -> pl.DataFrame:
 
 def _against(res, rid: str, steps: list[int], against: int) -> pl.DataFrame:
     """Rows: the ideas of ``steps``; columns: the ideas of step ``against``; one space for both."""
-    from analysis.embeddings import TfidfEmbedder
-
     ideas = res.valid_ideas(rid)
     if not steps:
         if not ideas.height:
@@ -122,12 +134,7 @@ def _against(res, rid: str, steps: list[int], against: int) -> pl.DataFrame:
     if rows.is_empty() or cols.is_empty():
         raise Notice(f"No ideas at step {label if rows.is_empty() else against}.")
     texts = rows["text"].to_list() + cols["text"].to_list()
-    X, embedder = run_vectors(res, rid, texts)
-    if X is None:
-        X, embedder = TfidfEmbedder().embed(texts).astype(np.float64), "tfidf (on the fly, both steps)"
-    keep = np.linalg.norm(X, axis=1) > 0
-    if not keep.all():
-        notes.append(f"{int((~keep).sum())} ideas without a direction left out")
+    X, embedder, keep = _vectors(res, rid, texts, notes, "tfidf (on the fly, both steps)")
     keep_rows, keep_cols = keep[: rows.height], keep[rows.height:]
     rows, cols = rows.filter(pl.Series(keep_rows)), cols.filter(pl.Series(keep_cols))
     Xr, Xc = X[: len(keep_rows)][keep_rows], X[len(keep_rows):][keep_cols]
@@ -147,8 +154,6 @@ def _against(res, rid: str, steps: list[int], against: int) -> pl.DataFrame:
 
 
 def _heatmap(res, rid: str, steps: list[int]) -> pl.DataFrame:
-    from analysis.embeddings import TfidfEmbedder
-
     ideas = res.valid_ideas(rid)
     if not steps:
         if not ideas.height:
@@ -162,12 +167,8 @@ def _heatmap(res, rid: str, steps: list[int]) -> pl.DataFrame:
     if ideas.height < 2:
         raise Notice(f"Fewer than two ideas at step {', '.join(map(str, steps))}.")
     texts = ideas["text"].to_list()
-    X, embedder = run_vectors(res, rid, texts)
-    if X is None:
-        X, embedder = TfidfEmbedder().embed(texts).astype(np.float64), "tfidf (on the fly)"
-    keep = np.linalg.norm(X, axis=1) > 0
+    X, embedder, keep = _vectors(res, rid, texts, notes, "tfidf (on the fly)")
     if not keep.all():
-        notes.append(f"{int((~keep).sum())} ideas without a direction left out")
         ideas, X = ideas.filter(pl.Series(keep)), X[keep]
     if ideas.height < 2:
         raise Notice("Fewer than two ideas with words to compare.")

@@ -163,12 +163,7 @@ def test_a_form_edit_rewrites_its_key_and_keeps_the_others():
 def test_personality_presets_set_the_mix():
     from app.pages.launch import sync
 
-    schema = get_kind("culture").load_schema()
-    items = builder.form_of(schema)
-    keys = [i.key for i in builder.inputs(items)]
-    values = [builder.to_widget(i, v) for i, v in zip(builder.inputs(items),
-                                                       builder.starting_values(schema, "culture").values(),
-                                                       strict=True)]
+    _, _, keys, values = culture_form()
     text, form, _ = sync({"type": "cs-build-preset", "key": "population.mix"}, "", keys, values,
                          ["population.mix"], [["creative", "traditional"]], "culture")
     assert yaml.safe_load(text)["population"]["mix"] == {"creative": 0.5, "traditional": 0.5}
