@@ -117,7 +117,7 @@ def test_levels_and_bad_direction():
 
 
 def test_report_on_a_tiny_echo_run_prints_the_paper_table(tmp_path):
-    shrink = ["llm.model=echo/x", "exposure.ai_pool.llm.model=echo/x", "exposure.chains=2", "steps=3",
+    shrink = ["llm.model=echo/x", "exposure.ai_pool.llm.model=echo/x", "exposure.chains=2", "steps=2",
               "exposure.ai_pool.size=5", "output.run_id=tiny"]
     run = subprocess.run([sys.executable, "-m", "culturesim.cli", "run", str(QUICK), "--out", str(tmp_path), "-q",
                           *sum((["--set", s] for s in shrink), [])], capture_output=True, text=True, timeout=600)
