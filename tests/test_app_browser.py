@@ -58,6 +58,15 @@ def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def pick(duo, css: str, value: str) -> None:
+    """Choose ``value`` in a Dash 4 dcc.Dropdown found by CSS: open it, click the option."""
+    duo.driver.find_element(By.CSS_SELECTOR, css).click()
+    option = wait_until(lambda: next(o for o in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+                                     if o.find_element(By.CSS_SELECTOR, "input").get_attribute("value") == value),
+                        what=f"option {value}")
+    option.click()
+
+
 def errors_on_page(duo) -> list[str]:
     return [e.text for e in duo.driver.find_elements(By.CSS_SELECTOR, ".cs-error")]
 

@@ -15,7 +15,7 @@ import yaml
 from conftest_app import browser_app, results_dir  # noqa: F401 - fixtures
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_app_browser import errors_on_page, selector, visit, wait_until
+from test_app_browser import errors_on_page, pick, selector, visit, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -48,12 +48,17 @@ def yaml_text(duo) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def test_the_builder_makes_a_scenario_that_validates_starts_and_shows_up_live(browser_app, results_dir):
-    duo = browser_app
+def open_builder(duo, kind: str) -> None:
+    """The Run-a-scenario page with ``kind`` chosen in the builder and its default YAML shown."""
     visit(duo, "/launch")
     duo.wait_for_element("#builder-kind")
-    duo.select_dcc_dropdown("#builder-kind", value="culture")
-    wait_until(lambda: yaml_text(duo).get("kind") == "culture", what="the default culture YAML")
+    duo.select_dcc_dropdown("#builder-kind", value=kind)
+    wait_until(lambda: yaml_text(duo).get("kind") == kind, what=f"the default {kind} YAML")
+
+
+def test_the_builder_makes_a_scenario_that_validates_starts_and_shows_up_live(browser_app, results_dir):
+    duo = browser_app
+    open_builder(duo, "culture")
     assert yaml_text(duo)["population"] == {"size": 10}
 
     type_into(duo, "name", "built-in-browser")
@@ -88,23 +93,11 @@ def test_the_builder_makes_a_scenario_that_validates_starts_and_shows_up_live(br
     assert manifest["scenario"]["llm"]["model"] == "echo/x" and manifest["steps_completed"] == 2
 
 
-def pick(duo, css: str, value: str) -> None:
-    """Choose ``value`` in a Dash 4 dcc.Dropdown found by CSS: open it, click the option."""
-    duo.driver.find_element(By.CSS_SELECTOR, css).click()
-    option = wait_until(lambda: next(o for o in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
-                                     if o.find_element(By.CSS_SELECTOR, "input").get_attribute("value") == value),
-                        what=f"option {value}")
-    option.click()
-
-
 def test_a_prompt_preset_fills_the_prompts_and_the_yaml_validates(browser_app, results_dir):
     from app.builder import prompt_presets
 
     duo = browser_app
-    visit(duo, "/launch")
-    duo.wait_for_element("#builder-kind")
-    duo.select_dcc_dropdown("#builder-kind", value="culture")
-    wait_until(lambda: yaml_text(duo).get("kind") == "culture", what="the default culture YAML")
+    open_builder(duo, "culture")
     type_into(duo, "llm.model", "echo/x")
     wait_until(lambda: (yaml_text(duo).get("llm") or {}).get("model") == "echo/x", what="llm.model into the YAML")
 

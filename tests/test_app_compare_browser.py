@@ -15,8 +15,7 @@ import sys
 import polars as pl
 import pytest
 from conftest_app import browser_app, results_dir  # noqa: F401 - fixtures
-from selenium.webdriver.common.by import By
-from test_app_browser import errors_on_page, severe_console, visit, wait_until
+from test_app_browser import errors_on_page, pick, severe_console, visit, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 PARAM = "culture.operation"
@@ -30,15 +29,6 @@ return [...document.querySelectorAll(arguments[0] + ' .ag-center-cols-container 
 
 def grid_rows(duo, grid: str) -> list[dict]:
     return duo.driver.execute_script(CELLS, f"#{grid}")
-
-
-def pick(duo, dropdown: str, value: str) -> None:
-    """Choose ``value`` in a Dash 4 dcc.Dropdown: open it, click the option."""
-    duo.driver.find_element(By.ID, dropdown).click()
-    option = wait_until(lambda: next(o for o in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
-                                     if o.find_element(By.CSS_SELECTOR, "input").get_attribute("value") == value),
-                        what=f"option {value}")
-    option.click()
 
 
 def cli_tables(sweep, baseline: str, out) -> pl.DataFrame:
@@ -66,7 +56,7 @@ def test_compare_tables_match_the_cli_for_the_chosen_baseline(browser_app, resul
     first = grid_rows(duo, "cmp-effects-grid")
     assert [(r["baseline"], r["condition"]) for r in first] == [("combine", "transform")]
 
-    pick(duo, "cmp-baseline", f"{PARAM}=transform")
+    pick(duo, "#cmp-baseline", f"{PARAM}=transform")
     wait_until(lambda: [r["condition"] for r in grid_rows(duo, "cmp-effects-grid")] == ["combine"],
                timeout=30, what="effects against the new baseline")
     wait_until(lambda: {r["baseline"] for r in grid_rows(duo, "cmp-slopes-grid")} == {"transform"},
