@@ -274,6 +274,7 @@ def mixed_slopes(
     condition: str = "condition",
     group: str = "run_id",
     baseline=None,
+    covariates: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Per-condition slope of ``value`` over ``step`` from a mixed model with a random intercept per group.
 
@@ -294,8 +295,11 @@ def mixed_slopes(
     baseline's slope from the same fit: slope_diff, diff_se (L' V L with L the difference of the two
     contrasts), diff_z and diff_p (Wald, two-sided); null on the baseline's own row. The model is the
     same whichever condition is its reference, so the slopes do not depend on the baseline.
+
+    Each of ``covariates`` enters as ``covariate * C(condition)`` (its own slope per condition),
+    so ``step``'s slope is read with them held fixed.
     """
-    _check_columns(frame, [value, step, condition, group])
+    _check_columns(frame, [value, step, condition, group, *covariates])
     n_groups_total = frame[group].n_unique()
     if n_groups_total < 2:
         raise ValueError(
@@ -313,13 +317,17 @@ def mixed_slopes(
             "_t": frame[step].cast(pl.Float64),
             "_c": frame[condition].replace_strict(code_of, return_dtype=pl.Int64),
             "_group": frame[group].cast(pl.String),
+            **{f"_v{k}": frame[cov].cast(pl.Float64) for k, cov in enumerate(covariates)},
         }
     ).to_pandas()
-    if not (np.all(np.isfinite(data["_y"])) and np.all(np.isfinite(data["_t"]))):
-        raise ValueError(f"columns {value!r} and {step!r} must be finite")
+    if not np.all(np.isfinite(data.drop(columns=["_c", "_group"]).to_numpy())):
+        names = f"{value!r} and {step!r}" if not covariates else str([value, step, *covariates])
+        raise ValueError(f"columns {names} must be finite")
 
-    formula = "_y ~ _t * C(_c)" if len(levels) > 1 else "_y ~ _t"
-    result, converged, messages = _fit_mixedlm(formula, data)
+    many = len(levels) > 1
+    terms = ["_t * C(_c)" if many else "_t"]
+    terms += [(f"_v{k} * C(_c)" if many else f"_v{k}") for k in range(len(covariates))]
+    result, converged, messages = _fit_mixedlm("_y ~ " + " + ".join(terms), data)
     names = list(result.fe_params.index)
     beta = result.fe_params.to_numpy()
     cov = result.cov_params().loc[names, names].to_numpy()
