@@ -10,10 +10,10 @@ Why some figures are directions only: the paper's own text could be read here on
 far as its abstract. The abstract states directions ("high AI exposure (but not low AI
 exposure) did not affect the creativity of individual ideas but did increase the average
 amount and rate of change of collective idea diversity ... There were no main effects of
-disclosure"); those are recorded with ``source="paper: abstract"`` and no value. The
+disclosure"); those are recorded with ``source="abstract"`` and no value. The
 numbers (a Cliff's delta, an F test, slopes) were read only in a third-party summary of
 v3, not checked against the paper's results section: they carry
-``source="third-party summary, not checked against the paper"`` and should be checked
+``source="summary"`` and should be checked
 against the paper's results before anyone quotes them.
 
 Conditions are named as in this kind's scenarios: ``control`` (0 AI examples of 6),
@@ -23,43 +23,15 @@ names an exposure level (``high``) pools that level's two disclosure conditions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from culturesim.kinds.paper_figures import PaperFigure
 
 PAPER = ("Ashkinaze et al. (2025), How AI Ideas Affect the Creativity, Diversity, and Evolution of "
          "Human Ideas, CI 2025 (arXiv:2401.13481v3)")
 
-ABSTRACT = "paper: abstract"
-SUMMARY = "third-party summary, not checked against the paper"
+ABSTRACT = "abstract"
+SUMMARY = "summary"
 
-
-@dataclass(frozen=True)
-class PaperFigure:
-    """One figure of the paper.
-
-    ``key`` names the figure of ours it is compared with (see
-    :mod:`culturesim.kinds.exposure.paper_compare`); ``value`` is None where the paper
-    (as read here) states only a ``direction``: "+" increase, "-" decrease, "0" no effect.
-    ``value_range`` holds a range the source gives instead of one value. ``p`` is the
-    p-value as the source writes it ("0.001", "<0.03"). ``same_scale``: our matching
-    figure is the same statistic on the same scale (Cliff's delta is scale-free), so a
-    difference and CI coverage mean something; otherwise only directions are compared
-    (the paper's slopes are on its own scale, which could not be read here)."""
-
-    key: str
-    measure: str
-    contrast: str
-    statistic: str
-    direction: str
-    where: str
-    source: str
-    value: float | None = None
-    value_range: tuple[float, float] | None = None
-    p: str | None = None
-    same_scale: bool = False
-
-    def __post_init__(self) -> None:
-        if self.direction not in ("+", "-", "0"):
-            raise ValueError(f"{self.key}: direction must be '+', '-' or '0', not {self.direction!r}")
+__all__ = ["FIGURES", "PAPER", "PaperFigure"]
 
 
 FIGURES: tuple[PaperFigure, ...] = (

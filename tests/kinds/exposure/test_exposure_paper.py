@@ -21,12 +21,12 @@ QUICK = Path(__file__).resolve().parents[3] / "scenarios" / "exposure_quick.yaml
 
 HAND = (
     PaperFigure(key="delta", measure="m", contrast="c", statistic="Cliff's delta", direction="+", value=0.31,
-                where="w", source="s", same_scale=True),
-    PaperFigure(key="null", measure="m", contrast="c", statistic="direction", direction="0", where="w", source="s"),
+                where="w", source="paper", same_scale=True),
+    PaperFigure(key="null", measure="m", contrast="c", statistic="direction", direction="0", where="w", source="paper"),
     PaperFigure(key="slope", measure="m", contrast="c", statistic="beta", direction="-", value=-0.39, where="w",
-                source="s"),
+                source="paper"),
     PaperFigure(key="missing", measure="m", contrast="c", statistic="F", direction="0", value=0.12, where="w",
-                source="s"),
+                source="paper"),
 )
 
 
@@ -113,7 +113,7 @@ def test_our_figures_read_off_a_report_table():
 def test_levels_and_bad_direction():
     assert [level(c) for c in ("control", "high_disclosed", "low_undisclosed")] == ["control", "high", "low"]
     with pytest.raises(ValueError, match="direction"):
-        PaperFigure(key="k", measure="m", contrast="c", statistic="s", direction="up", where="w", source="s")
+        PaperFigure(key="k", measure="m", contrast="c", statistic="s", direction="up", where="w", source="paper")
 
 
 def test_report_on_a_tiny_echo_run_prints_the_paper_table(tmp_path):
@@ -127,5 +127,12 @@ def test_report_on_a_tiny_echo_run_prints_the_paper_table(tmp_path):
     assert report.returncode == 0, report.stderr
     out = report.stdout
     assert "Paper vs this run" in out
-    for text in ("Cliff's delta", "+0.31", "high_disclosed", "no effect", "fits no F test", "third-party summary"):
+    for text in ("Cliff's delta", "+0.31", "high_disclosed", "no effect", "fits no F test", "third-party summary", "[1] results, collective diversity"):
         assert text in out, text
+
+
+def test_figure_refuses_unknown_source_and_valueless_level():
+    with pytest.raises(ValueError, match="source"):
+        PaperFigure(key="k", measure="m", contrast="c", statistic="s", direction="+", where="w", source="blog")
+    with pytest.raises(ValueError, match="needs a value"):
+        PaperFigure(key="k", measure="m", contrast="c", statistic="s", direction="", where="w", source="paper")
