@@ -16,6 +16,15 @@ v3, not checked against the paper's results section: they carry
 ``source="summary"`` and should be checked
 against the paper's results before anyone quotes them.
 
+The design, by contrast, could be read in the authors' own code (josh-ashkinaze/net_create):
+:data:`AUTHORS_DESIGN` transcribes it with the file and commit of each number, and a test
+holds this kind's defaults and ``scenarios/exposure_full.yaml`` to it. Their analysis code
+(``scripts/analyze_experiment/clean_final.Rmd``) also shows how the paper's diversity slopes
+were fitted: ``100 * median pairwise distance ~ nobs + condition * trial_no + (1 | item)`` on
+trials after the sixth, where the seed ideas are used up. This kind's slope is the mean
+pairwise distance of one trial's ideas across chains, with a random intercept per item, on
+every trial, which is why its scale is not the paper's and only directions are compared.
+
 Conditions are named as in this kind's scenarios: ``control`` (0 AI examples of 6),
 ``low_*`` (2) and ``high_*`` (4), each ``_disclosed`` or ``_undisclosed``. A contrast that
 names an exposure level (``high``) pools that level's two disclosure conditions.
@@ -31,7 +40,30 @@ PAPER = ("Ashkinaze et al. (2025), How AI Ideas Affect the Creativity, Diversity
 ABSTRACT = "abstract"
 SUMMARY = "summary"
 
-__all__ = ["FIGURES", "PAPER", "PaperFigure"]
+__all__ = ["AUTHORS_DESIGN", "FIGURES", "PAPER", "PaperFigure"]
+
+
+NET_CREATE = "josh-ashkinaze/net_create"
+WEB_PY = "website/web.py @17b9025f97c40e31c369c4db08069550593a6d2d"
+GET_DATA = "2024-05-23/scripts/analyze_experiment/get_data.ipynb @ea91ce0bc7acafd519b1466de6014b9d123e1060"
+
+# The experiment as the authors' code ran it: value, and where in their repository it is.
+AUTHORS_DESIGN: dict[str, tuple[object, str]] = {
+    # CONDITIONS in web.py: 'h' 6 human / 0 AI; 'f_l', 'f_u' 4 / 2 (labelled, not); 'm_l', 'm_u' 2 / 4.
+    "examples": (6, f"{WEB_PY}: CONDITIONS, n_human + n_ai in every condition"),
+    "ai_examples": ({"control": 0, "low_disclosed": 2, "low_undisclosed": 2, "high_disclosed": 4,
+                     "high_undisclosed": 4}, f"{WEB_PY}: CONDITIONS n_ai of h, f_l, f_u, m_l, m_u"),
+    "disclosed": ({"control": False, "low_disclosed": True, "low_undisclosed": False, "high_disclosed": True,
+                   "high_undisclosed": False}, f"{WEB_PY}: CONDITIONS label"),
+    "items": (("tire", "pants", "shoe", "table", "bottle"),
+              "data/chosen_aut_items.csv @61f1e575c49505cd0d8ae26539a5d2985265eb4d"),
+    "trials_per_chain": (20, f"{WEB_PY}: N_PER_WORLD"),
+    "chains": (7, f"{GET_DATA}: cell 1, world <= 6 (worlds 0-6)"),
+    "trials_per_participant": (5, f"{WEB_PY}: one trial per item, items in random order"),
+    # Analysed sample (their notebook's output; the paper's abstract says "800+ participants").
+    "participants": (844, f"{GET_DATA}: cell 21, 'Unique Participants'"),
+    "responses": (3414, f"{GET_DATA}: cell 21, 'Total Responses' (after 36 profane ideas dropped)"),
+}
 
 
 FIGURES: tuple[PaperFigure, ...] = (

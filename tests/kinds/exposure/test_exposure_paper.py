@@ -136,3 +136,25 @@ def test_figure_refuses_unknown_source_and_valueless_level():
         PaperFigure(key="k", measure="m", contrast="c", statistic="s", direction="+", where="w", source="blog")
     with pytest.raises(ValueError, match="needs a value"):
         PaperFigure(key="k", measure="m", contrast="c", statistic="s", direction="", where="w", source="paper")
+
+
+def test_defaults_and_full_scenario_follow_the_authors_design():
+    """The kind's defaults and exposure_full.yaml are the design the authors' code ran
+    (AUTHORS_DESIGN, transcribed from net_create with file and commit); one deliberate
+    difference stays visible: their participants each did one trial per *condition* too."""
+    from culturesim import scenario as sc
+    from culturesim.kinds.exposure.paper import AUTHORS_DESIGN
+    from culturesim.kinds.exposure.schema import ExposureSpec
+
+    design = {key: value for key, (value, _where) in AUTHORS_DESIGN.items()}
+    spec = ExposureSpec()
+    assert spec.examples == design["examples"]
+    assert {c: v.ai for c, v in spec.conditions.items()} == design["ai_examples"]
+    assert {c: v.disclosed for c, v in spec.conditions.items()} == design["disclosed"]
+    assert tuple(spec.items) == design["items"]
+    assert spec.chains == design["chains"]
+    full = sc.load(Path(__file__).resolve().parents[3] / "scenarios" / "exposure_full.yaml")
+    assert full.steps == design["trials_per_chain"]
+    assert full.exposure.trials_per_participant == design["trials_per_participant"]
+    assert full.exposure.chains == design["chains"] and tuple(full.exposure.items) == design["items"]
+    assert all(where for _value, where in AUTHORS_DESIGN.values())
