@@ -49,7 +49,9 @@ def instance_label(keys: Sequence[str], values: Sequence[Any]) -> str:
     """``koza1, subtree mutation at 0.1`` (and ``name=value`` for any other swept key)."""
     v = dict(zip(keys, values, strict=True))
     rate = v.get("mutation_rate")
-    label = f"{v.get('problem')}, {v.get('mutation')} mutation at {rate:g}" if rate is not None else str(v.get("problem"))
+    label = str(v.get("problem"))
+    if rate is not None:
+        label += f", {v.get('mutation')} mutation at {rate:g}"
     extra = [f"{k.rsplit('.', 1)[-1]}={v[k]}" for k in keys if k not in ("problem", "mutation", "mutation_rate")]
     return ", ".join([label, *extra])
 
