@@ -4,6 +4,9 @@ reference: a run imported from their files, a folder of such runs, or one of the
 ``output*.json`` files (imported into a temporary folder first). Both sides go through the same
 functions (``culturesim.kinds.culture.measures.run_metrics``), so the columns compare like with
 like; several runs (a sweep, a folder of seeds) show the mean over runs and how many there are.
+After the table, a "Paper vs this run" line: the paper's abstract states no figure to compare
+with (``culturesim.kinds.culture.paper``), so the comparison is with the authors' output files
+through ``--reference``, and when one was given, the table above is it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from culturesim.kinds.culture.measures import METRICS, run_metrics
+from culturesim.kinds.culture.paper import PAPER
 from culturesim.kinds.spec import ReportOptions
 from culturesim.store import RunDir, RunError, population_ideas, runs_under
 
@@ -56,6 +60,18 @@ def reference_runs(path: str | Path, folder: Path) -> list[RunDir]:
     return runs
 
 
+def paper_line(reference: str | None) -> str:
+    """What "Paper vs this run" can say for this kind: the paper has no figure of its own to
+    print (its abstract states none; ``paper.FIGURES`` is empty), so the comparison is with the
+    authors' files."""
+    line = (f"Paper vs this run: the abstract of {PAPER} states no figure to compare with (it presents a "
+            f"framework); compare with the authors' own output files (LLM-Culture's output*.json, or runs "
+            f"imported with culturesim import llm-culture) through --reference.")
+    if reference:
+        line += f" The table above is that comparison: its reference columns are {reference}, measured the same way."
+    return line
+
+
 def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
     """Print the measures of the culture runs under ``path`` (and of the reference); bad input: ValueError."""
     from analysis.embeddings import make_embedder
@@ -88,4 +104,6 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
             rf, rl, _ = theirs.get(metric, (None, None, 0))
             row += [cell(rf), cell(rl)]
         table.add_row(*row)
-    Console(width=max(120, Console().width)).print(table)
+    console = Console(width=max(120, Console().width))
+    console.print(table)
+    console.print(paper_line(options.reference), highlight=False, soft_wrap=True, markup=False)

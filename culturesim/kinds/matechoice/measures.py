@@ -96,6 +96,17 @@ def _mann_whitney(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def report_table(path: str | Path) -> pl.DataFrame:
+    """The study table of the runs under ``path`` (:func:`table_of_runs` of :func:`run_table`)."""
+    return table_of_runs(run_table(path))
+
+
+def group_keys(runs: pl.DataFrame) -> list[str]:
+    """The columns of a :func:`run_table` that name a group (an instance): all but the run,
+    the mode and the measures."""
+    return [c for c in runs.columns if c not in {"run_id", "mode", "generations", *MEASURES}]
+
+
+def table_of_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """Long table: one row per group x measure x mode.
 
     Columns: the group keys (problem, mutation, mutation_rate, and any other swept key),
@@ -104,8 +115,7 @@ def report_table(path: str | Path) -> pl.DataFrame:
     replicates) and ``p_vs_<mode>`` for each mode: the Holm-corrected Mann-Whitney p
     against that mode (null against itself). For ``success`` the mean is the success rate.
     """
-    runs = run_table(path)
-    keys = [c for c in runs.columns if c not in {"run_id", "mode", "generations", *MEASURES}]
+    keys = group_keys(runs)
     modes = [m for m in MODES if m in runs["mode"].unique().to_list()]
     modes += sorted(set(runs["mode"].unique().to_list()) - set(modes))
     out = []

@@ -2,7 +2,8 @@
 mating mode, with Kruskal-Wallis and Holm-corrected Mann-Whitney tests; then, for runs that
 recorded their individuals, the Price decomposition of the genealogy
 (culturesim.kinds.matechoice.price) for the trait ``--price-trait`` in the form
-``--innovation-form``, both named in the table's title."""
+``--innovation-form``, both named in the table's title. Between the two, "Paper vs this run":
+the paper's headline figures beside ours (paper_compare; its bootstrap is seeded by ``--seed``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analysis.price import FORM_SOURCES
-from culturesim.kinds.matechoice.measures import print_report, report_table
+from culturesim.kinds.matechoice.measures import print_report, run_table, table_of_runs
+from culturesim.kinds.matechoice.paper_compare import print_paper_comparison
 from culturesim.kinds.matechoice.price import TRAITS, run_summary
 from culturesim.kinds.spec import ReportOptions
 from culturesim.store import RunDir
@@ -48,12 +50,14 @@ def print_price(runs: list[RunDir], trait: str, innovation_form: str, console: C
 
 
 def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
-    """Print the study table of every matechoice run under ``path``, then the Price
-    decomposition of their genealogies (bad input: ValueError)."""
+    """Print the study table of every matechoice run under ``path``, the paper's figures
+    beside ours, then the Price decomposition of their genealogies (bad input: ValueError)."""
     if options.price_trait not in TRAITS:
         raise ValueError(f"unknown --price-trait {options.price_trait!r} for matechoice runs; allowed: "
                          f"{', '.join(TRAITS)}")
-    table = report_table(path)
+    runs_table = run_table(path)
+    table = table_of_runs(runs_table)
     console = Console(width=max(160, Console().width))
     print_report(table, console=console)
+    print_paper_comparison(runs_table, table, seed=options.seed, console=console)
     print_price(runs, options.price_trait, options.innovation_form, console)

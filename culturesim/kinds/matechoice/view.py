@@ -226,12 +226,12 @@ def sweep_tables(res, sweep: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         raise Notice(f"{sweep} is not a sweep of matechoice runs.")
 
     def make():
-        from culturesim.kinds.matechoice.measures import report_table, run_table
+        from culturesim.kinds.matechoice.measures import run_table, table_of_runs
 
         path = res.sweep_dir(sweep)
         try:
             runs = run_table(path)
-            report = report_table(path)
+            report = table_of_runs(runs)
         except ValueError as exc:
             raise Notice(str(exc).replace(str(path), sweep)) from None
         return runs.with_columns((pl.lit(sweep + "/") + pl.col("run_id")).alias("run_id")), report

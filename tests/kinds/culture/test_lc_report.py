@@ -37,3 +37,22 @@ def test_a_missing_reference_is_one_line_and_exit_2(tmp_path, capsys):
     code = main(["report", str(ours.path), "--embedder", "tfidf", "--reference", str(tmp_path / "nowhere")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--reference" in err and "no such run" in err
+
+
+def test_report_says_the_paper_has_no_figure_and_points_to_the_reference(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("sklearn")
+    from culturesim.kinds.culture.paper import FIGURES
+
+    assert FIGURES == ()  # the abstract states no result; the line below is all "Paper vs this run" can say
+    monkeypatch.setenv("COLUMNS", "400")  # one line, unwrapped
+    ours = import_llm_culture(DATA / "network_output0.json", tmp_path / "runs")
+    assert main(["report", str(ours.path), "--embedder", "tfidf"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("Paper vs this run"))
+    assert out.index("story_similarity_first") < out.index("Paper vs this run")
+    assert "arXiv:2403.08882" in line and "states no figure" in line and "--reference" in line
+    assert "table above is that comparison" not in line
+    reference = str(DATA / "chain_output0.json")
+    assert main(["report", str(ours.path), "--embedder", "tfidf", "--reference", reference]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Paper vs this run"))
+    assert f"The table above is that comparison: its reference columns are {reference}" in line
