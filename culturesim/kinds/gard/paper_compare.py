@@ -100,11 +100,17 @@ def run_table(runs: Sequence[RunDir], seed: int = 0) -> pl.DataFrame:
     """One row per gard run (:data:`RUN_SCHEMA`; the measures in the module docstring).
 
     ``network`` is a short digest of the beta matrix, so runs sharing one network show it;
-    ``seed`` seeds the k-means of the compotypes."""
-    info = []
+    ``seed`` seeds the k-means of the compotypes. A run with no step finished yet (no network
+    recorded, as in a sweep still running) has a row saying so and no figures; a folder with
+    only such runs is a ValueError."""
+    info, waiting = [], []
     for run in runs:
         mode = (run.read_manifest().get("scenario") or {}).get("gard", {}).get("mode", "lineage")
-        beta = beta_matrix(run)
+        try:
+            beta = beta_matrix(run)
+        except ValueError:
+            waiting.append({"run_id": run.run_id, "mode": mode, "note": "no step finished yet: left out"})
+            continue
         splits, dense = compositions(run)
         info.append({"run": run, "mode": mode, "beta": beta, "dense": dense, "splits": splits,
                      "network": hashlib.sha1(np.ascontiguousarray(beta).tobytes()).hexdigest()[:8]})
@@ -133,11 +139,14 @@ def run_table(runs: Sequence[RunDir], seed: int = 0) -> pl.DataFrame:
                     row["selection_response"] = row["target_share"] - row["neutral_share"]
                     row["note"] = f"vs {len(shares)} population run(s)"
         rows.append(row)
-    return pl.DataFrame(rows, schema=RUN_SCHEMA)
+    if not rows:
+        raise ValueError(f"no gard run with a finished step among {', '.join(w['run_id'] for w in waiting)}")
+    return pl.DataFrame(rows + waiting, schema=RUN_SCHEMA)
 
 
 def our_figures(table: pl.DataFrame) -> pl.DataFrame:
     """Our figures, keyed as :data:`.paper.FIGURES`, from a :func:`run_table`."""
+    table = table.filter(pl.col("pmc").is_not_null())
     neutral = table.filter(pl.col("mode").is_in(NEUTRAL))
     rho, low, high, note = spearman_ci(neutral["pmc"].to_list(), neutral["compotypes"].to_list())
     rows = [ours_row("composomes_vs_pmc", f"{neutral.height} neutral run(s)", rho, low, high, note)]

@@ -233,6 +233,22 @@ def test_cli_report_of_one_run_says_why_not(sweep_dir, capsys, monkeypatch):
     assert TOO_FEW in out
 
 
+def test_a_run_without_a_finished_step_is_left_out(sweep_dir, tmp_path, capsys):
+    one = next(p for p in sorted(sweep_dir.iterdir()) if p.is_dir())
+    waiting = tmp_path / "waiting"
+    waiting.mkdir()
+    (waiting / "manifest.json").write_bytes((one / "manifest.json").read_bytes())
+    table = run_table([RunDir(one), RunDir(waiting)])
+    row = table.filter(pl.col("run_id") == "waiting").row(0, named=True)
+    assert row["pmc"] is None and "no step finished" in row["note"]
+    assert our_figures(table)["note"][0] == TOO_FEW
+    with pytest.raises(ValueError, match="no gard run with a finished step"):
+        run_table([RunDir(waiting)])
+    assert cli.main(["report", str(waiting)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no gard run with a finished step among waiting" in err[0]
+
+
 def test_cli_report_without_a_gard_run_is_one_line(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
