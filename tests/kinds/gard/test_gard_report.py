@@ -7,6 +7,7 @@ a gard run."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
+from scipy.spatial.distance import cosine as cosine_distance
 
 from culturesim import cli
 from culturesim.kinds.gard import measures
@@ -44,7 +46,6 @@ def test_schema_defaults_are_the_authors_tgs_parameters_v10():
         assert getattr(g, key) == AUTHORS_DEFAULTS[key], key
     assert chemistry(s).n_min == AUTHORS_DEFAULTS["n_min"] == 50
     assert measures.COMPOSOME_THRESHOLD == AUTHORS_DEFAULTS["composome_threshold"]
-    import inspect
     assert tuple(inspect.signature(measures.compotypes).parameters["ks"].default) == AUTHORS_DEFAULTS["ks"]
 
 
@@ -206,15 +207,10 @@ def test_run_table_recomputed_from_the_parquet_files(sweep_dir):
             for types, counts in zip(a["types"].to_list(), a["counts"].to_list(), strict=True):
                 n = np.zeros(20)
                 n[types] = counts
-                near += (1 - _cosine_distance(n, t)) > 0.9
+                near += (1 - cosine_distance(n, t)) > 0.9
             shares.append(near / a.height)
         assert (row["target_share"], row["neutral_share"]) == pytest.approx(tuple(shares))
         assert row["selection_response"] == pytest.approx(shares[0] - shares[1])
-
-
-def _cosine_distance(a, b) -> float:
-    from scipy.spatial.distance import cosine
-    return cosine(a, b)
 
 
 def test_cli_report_prints_paper_vs_this_run(sweep_dir, capsys):
