@@ -25,5 +25,6 @@ KIND = Kind(
     model="culturesim.kinds.gard.model:GardModel",
     tables="culturesim.kinds.gard.tables",
     measures="culturesim.kinds.gard.measures",
+    report="culturesim.kinds.gard.report:report",
     view="culturesim.kinds.gard.view",
 )
