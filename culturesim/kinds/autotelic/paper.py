@@ -34,7 +34,10 @@ the agents did.
   number of distinct goals in the embedder's space) of its mastered goals at the run's
   last step minus at its first, averaged over agents. Mastery is competence over the last
   few pursuits, so it can be lost; a paraphrase of a mastered goal adds almost nothing and
-  a near-duplicate lowers the score; so it need not rise.
+  a near-duplicate lowers the score; so it need not rise. It is still the weakest of the
+  three: agents start with nothing mastered (a goal needs pursuits before it has a
+  competence), so any run that masters a few unlike goals shows a rise; a run that masters
+  nothing shows none. The two slopes are the stricter tests.
 
 How ours are computed and their intervals: :mod:`culturesim.kinds.autotelic.paper_compare`.
 """
