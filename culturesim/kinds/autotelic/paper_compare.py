@@ -103,7 +103,7 @@ def vendi_gain(diversity: pl.DataFrame, agents: Sequence[int], first: int, last:
 def _slope_row(key: str, label: str, frame: pl.DataFrame, value: str, seed: int, what: str) -> dict:
     slope, low, high, episodes, agents = pooled_slope(frame, value, seed=seed)
     if slope is None:
-        return ours_row(key, label, note=f"not computed: {episodes} episode(s) with {what}, over fewer than two steps")
+        return ours_row(key, label, note=f"not computed: {what} on fewer than two steps ({episodes} episodes)")
     ci = f"bootstrap over {agents} agents" if low is not None else "one agent: no interval"
     return ours_row(key, label, slope, low, high, note=f"{episodes} episodes; {ci}")
 
@@ -116,8 +116,8 @@ def our_figures(episodes: pl.DataFrame, repertoire: pl.DataFrame, embedder: Any,
     share = episodes.with_columns(share=pl.when(pl.col("eval_total") > 0).then(
         pl.col("eval_achieved").list.len() / pl.col("eval_total")))
     rows = [
-        _slope_row("success_slope", "oracle's verdict", pursued, "oracle", seed, "a goal the oracle can read"),
-        _slope_row("success_slope", "language model's reward", pursued, "reward", seed, "a parsed reward"),
+        _slope_row("success_slope", "oracle's verdict", pursued, "oracle", seed, "goals the oracle can read"),
+        _slope_row("success_slope", "language model's reward", pursued, "reward", seed, "parsed rewards"),
         _slope_row("eval_slope", "all episodes", share, "share", seed, "evaluation goals"),
     ]
     steps = episodes["step"]

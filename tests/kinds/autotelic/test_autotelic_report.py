@@ -139,6 +139,8 @@ def test_a_run_of_one_step_says_what_it_cannot_compute():
     assert ours["value"].to_list() == [None] * 4
     assert ours.filter(pl.col("key") == "vendi_gain")["note"].item() == \
         "not computed: the run has fewer than two steps"
+    assert ours.filter(pl.col("label") == "oracle's verdict")["note"].item() == \
+        "not computed: goals the oracle can read on fewer than two steps (6 episodes)"
     comparison = pc.compare(ours)
     assert comparison["agrees"].to_list() == [None] * 4
 
@@ -221,3 +223,20 @@ def test_report_with_a_bad_embedder_fails_in_one_line(tiny_run):
                             capture_output=True, text=True, timeout=600)
     assert report.returncode == 2
     assert len(report.stderr.strip().splitlines()) == 1 and "unknown embedder 'nope'" in report.stderr
+
+
+def test_report_on_a_run_with_no_step_yet(tiny_run, tmp_path):
+    """A run that has started but recorded no step: the table is empty and every figure says why."""
+    import shutil
+
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_run, empty)
+    for table in ("ideas", "prompts", "episodes", "repertoire"):
+        (empty / f"{table}.parquet").unlink()
+    for folder in ("steps", "prompts", "episodes", "repertoire"):
+        shutil.rmtree(empty / folder)
+    report = subprocess.run([sys.executable, "-m", "culturesim.cli", "report", str(empty), "--embedder", "tfidf"],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "400"})
+    assert report.returncode == 0, report.stderr
+    assert "Paper vs this run" in report.stdout
+    assert report.stdout.count("not computed:") == 4
