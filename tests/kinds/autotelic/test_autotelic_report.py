@@ -58,7 +58,7 @@ def test_success_slope_is_linregress_with_an_agent_bootstrap(column, index):
     pursued = EPISODES.filter(pl.col("goal").is_not_null()).with_columns(
         oracle=pl.col("oracle_success").cast(pl.Float64), reward=pl.col("llm_reward").cast(pl.Float64))
     slope, low, high, n, agents = pc.pooled_slope(pursued, column, seed=7, resamples=500)
-    kept = [(a, float(s), float(r[index])) for r in ROWS if (a := r[0], s := r[1]) and r[index] is not None]
+    kept = [(r[0], float(r[1]), float(r[index])) for r in ROWS if r[index] is not None]
     fit = linregress([x for _, x, _ in kept], [y for _, _, y in kept])
     assert (n, agents) == (23, 3)
     assert slope == pytest.approx(fit.slope)
