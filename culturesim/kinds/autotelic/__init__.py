@@ -13,5 +13,6 @@ KIND = Kind(
     model="culturesim.kinds.autotelic.model:AutotelicModel",
     tables="culturesim.kinds.autotelic.tables",
     measures="culturesim.kinds.autotelic.measures",
+    report="culturesim.kinds.autotelic.report:report",
     view="culturesim.kinds.autotelic.view",
 )
