@@ -18,9 +18,13 @@ last two kinds of number so nobody mistakes them for the paper's.
 
 Columns of :func:`compare`: ``difference`` (ours minus theirs) and ``covers`` (our 95%
 interval holds their value; for a paper "no effect", holds 0) only where the two figures
-are on one scale; ``agrees`` compares directions: ours is read from the CI where we have
-one (excluding 0 or not), else from the sign alone, and a "no effect" cannot be judged
-without a CI. A figure we cannot compute has a row saying so.
+are on one scale; ``agrees`` compares directions. Ours is read from the CI where we have
+one: a CI above or below 0 is a direction, a CI holding 0 is "no effect", which agrees
+with a paper's "no effect" and, against a paper's increase or decrease, is left open
+(``agrees`` null, "our CI holds 0" in the note) rather than counted as a disagreement:
+an interval that holds 0 has not shown the opposite. Without a CI the sign alone is our
+direction, and a "no effect" cannot be judged. A level (a count, a rate: no direction) is
+compared only on one scale. A figure we cannot compute has a row saying so.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ OURS_SCHEMA = {"key": pl.String, "label": pl.String, "value": pl.Float64, "ci_lo
                "ci_high": pl.Float64, "note": pl.String}
 
 COMPARISON_SCHEMA = {
-    "key": pl.String, "measure": pl.String, "contrast": pl.String, "statistic": pl.String, "paper": pl.String,
-    "source": pl.String, "where": pl.String, "ours_label": pl.String, "ours": pl.Float64, "ci_low": pl.Float64,
-    "ci_high": pl.Float64, "difference": pl.Float64, "covers": pl.Boolean, "agrees": pl.Boolean, "note": pl.String,
+    "key": pl.String, "measure": pl.String, "contrast": pl.String, "statistic": pl.String, "direction": pl.String,
+    "paper": pl.String, "source": pl.String, "where": pl.String, "ours_label": pl.String, "ours": pl.Float64,
+    "ci_low": pl.Float64, "ci_high": pl.Float64, "difference": pl.Float64, "covers": pl.Boolean, "agrees": pl.Boolean,
+    "note": pl.String,
 }
 
 
@@ -128,23 +133,29 @@ def compare(ours: pl.DataFrame, figures: Sequence[PaperFigure]) -> pl.DataFrame:
                     covers = low <= target <= high
                 mine = _our_direction(value, low, high)
                 if f.direction and mine is not None and (f.direction != "0" or has_ci):
-                    agrees = mine == f.direction
+                    agrees = None if (mine == "0" and f.direction != "0") else mine == f.direction
             note = m["note"] or ("" if value is not None else "not computed")
+            extra = ""
+            if value is not None and f.direction and f.direction != "0" and has_ci and low <= 0 <= high:
+                extra = "our CI holds 0: direction not shown"
             if value is not None and not f.same_scale and f.value is not None:
-                note = "; ".join(n for n in (note, "scales differ: directions compared only") if n)
+                extra = "; ".join(n for n in (extra, "scales differ: directions compared only" if f.direction
+                                              else "scales differ: not compared") if n)
+            note = "; ".join(n for n in (note, extra) if n)
             rows.append({"key": f.key, "measure": f.measure, "contrast": f.contrast, "statistic": f.statistic,
-                         "paper": paper_text(f), "source": f.source, "where": f.where, "ours_label": m["label"],
+                         "direction": f.direction, "paper": paper_text(f), "source": f.source, "where": f.where,
+                         "ours_label": m["label"],
                          "ours": value, "ci_low": low, "ci_high": high, "difference": difference,
                          "covers": covers, "agrees": agrees, "note": note})
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, level: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return f"{value:+.3f}"
+    return f"{value:.4g}" if level else f"{value:+.3f}"
 
 
 def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None) -> None:
@@ -154,6 +165,10 @@ def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None) 
     from rich.table import Table
 
     console = console or Console()
+    if comparison.is_empty():
+        console.print(f"Paper vs this run: {paper} states no figure this report can be set beside.",
+                      highlight=False, soft_wrap=True)
+        return
     out = Table(title="Paper vs this run")
     for header in ("measure", "contrast", "statistic", "paper", "ref", "ours (condition)", "ours [95% CI]",
                    "difference", "CI covers", "agrees", "note"):
@@ -161,12 +176,13 @@ def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None) 
     refs: dict[str, int] = {}
     for r in comparison.iter_rows(named=True):
         ref = refs.setdefault(r["where"], len(refs) + 1)
-        ours = _fmt(r["ours"])
+        level = r["direction"] == ""
+        ours = _fmt(r["ours"], level)
         if r["ci_low"] is not None and r["ci_high"] is not None:
-            ours += f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+            ours += f" [{_fmt(r['ci_low'], level)}, {_fmt(r['ci_high'], level)}]"
         out.add_row(r["measure"], r["contrast"], r["statistic"], r["paper"] + SOURCES[r["source"]], str(ref),
-                    r["ours_label"] or "-", ours, _fmt(r["difference"]), _fmt(r["covers"]), _fmt(r["agrees"]),
-                    r["note"] or "")
+                    r["ours_label"] or "-", ours, _fmt(r["difference"], level), _fmt(r["covers"]),
+                    _fmt(r["agrees"]), r["note"] or "")
     console.print(out)
     console.print(f"paper: {paper}. Where each figure is printed:", highlight=False, soft_wrap=True)
     for where, ref in refs.items():

@@ -49,7 +49,7 @@ def test_compare_against_hand_worked_rows():
     rows = {(r["key"], r["ours_label"]): r for r in got.iter_rows(named=True)}
     expected = {  # (difference, covers, agrees)
         ("delta", "a"): (0.19, True, True),
-        ("delta", "b"): (-0.21, False, False),
+        ("delta", "b"): (-0.21, False, None),  # CI holds 0: the increase is not shown, nor refuted
         ("delta", "c"): (-0.51, None, False),
         ("null", "a"): (None, True, True),
         ("null", "b"): (None, False, False),
@@ -64,6 +64,7 @@ def test_compare_against_hand_worked_rows():
             assert row["difference"] == pytest.approx(difference), key
         assert (row["covers"], row["agrees"]) == (covers, agrees), key
     assert "scales differ" in rows[("slope", "a")]["note"]
+    assert "our CI holds 0" in rows[("delta", "b")]["note"]
     missing = rows[("missing", None)]
     assert missing["ours"] is None and missing["covers"] is None and "not computed" in missing["note"]
     assert rows[("delta", "a")]["paper"] == "+0.31"
