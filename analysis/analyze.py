@@ -97,7 +97,7 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
     if by is not None and by not in SPLITS:
         raise ValueError(f"--by {by!r}: metrics split by one of {', '.join(SPLITS)}")
     all_ideas = run_ideas(run)
-    ideas = population_ideas(all_ideas).sort("step", "agent_id")
+    ideas = measured_ideas(run, population_ideas(all_ideas)).sort("step", "agent_id")
     rows: list[dict] = []
     if ideas.height:
         texts_all = ideas["text"].to_list()
@@ -152,6 +152,20 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
     table = with_conditions(table, run)
     write_parquet(run.path / "metrics.parquet", _merged(run.path / "metrics.parquet", table, embedder.name))
     return table
+
+
+def measured_ideas(run: RunDir, ideas: pl.DataFrame) -> pl.DataFrame:
+    """The ideas the generic measures read: those of the operations the run's kind declares
+    (``Kind.measured_operations``, asked of the registry), or all of them."""
+    from culturesim.kinds import get_kind
+
+    try:
+        operations = get_kind(str(run.read_manifest().get("kind"))).measured_operations
+    except (LookupError, ImportError, RuntimeError, TypeError, ValueError):
+        return ideas
+    if operations is None or "operation" not in ideas.columns:
+        return ideas
+    return ideas.filter(pl.col("operation").is_in(list(operations)))
 
 
 def kind_rows(run: RunDir, ideas: pl.DataFrame, embedder: Embedder) -> list[dict]:

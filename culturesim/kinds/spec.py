@@ -37,6 +37,10 @@ class Kind:
     view: str | None = None  # "module": imported by the app; registers its sections (app.kinds)
     importers: dict[str, str] = field(default_factory=dict)  # format -> "module:function"
     shows_ideas: bool = False  # its ideas table is the population's ideas (Ideas and Network pages)
+    # the operations whose ideas the generic measures (diversity over steps) read; None: every idea.
+    # An autotelic agent writes a relabel and a reward beside each goal it imagines: judgements, not
+    # the population's ideas, and several per agent and step, which per-step measures refuse.
+    measured_operations: tuple[str, ...] | None = None
     # "module:NAME": preset name -> {dotted scenario key: prompt text}, offered by the app's builder
     prompt_presets: str | None = None
 

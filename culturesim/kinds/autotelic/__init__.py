@@ -15,4 +15,5 @@ KIND = Kind(
     measures="culturesim.kinds.autotelic.measures",
     report="culturesim.kinds.autotelic.report:report",
     view="culturesim.kinds.autotelic.view",
+    measured_operations=("imagine",),
 )

@@ -242,3 +242,21 @@ def test_report_on_a_run_with_no_step_yet(tiny_run, tmp_path):
     assert report.returncode == 0, report.stderr
     assert "Paper vs this run" in report.stdout
     assert report.stdout.count("not computed:") == 4
+
+
+def test_generic_measures_read_the_imagined_goals_only(tiny_run):
+    """An agent writes a relabel and a reward per episode beside the goals it imagines; the
+    diversity measures read only the imagined goals (Kind.measured_operations), so a run is
+    measured instead of refused for several ideas per agent and step."""
+    from analysis.analyze import analyze_run
+    from analysis.embeddings import TfidfEmbedder
+    from culturesim.store import RunDir
+
+    ideas = pl.read_parquet(tiny_run / "ideas.parquet")
+    assert {"relabel", "reward"} <= set(ideas["operation"])  # what would clash per agent and step
+    imagined = ideas.filter((pl.col("operation") == "imagine") & pl.col("text").is_not_null()
+                            & pl.col("error").is_null())
+    assert imagined.height > 0
+    table = analyze_run(RunDir(tiny_run), TfidfEmbedder())
+    counted = {r["step"]: r["value"] for r in table.filter(pl.col("metric") == "n_ideas").iter_rows(named=True)}
+    assert counted == {step: float(n) for step, n in imagined.group_by("step").len().iter_rows()}
