@@ -190,3 +190,10 @@ def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None) 
     for source in sorted(set(comparison["source"].to_list())):
         if source in SOURCE_NOTES:
             console.print(SOURCE_NOTES[source] + ".", highlight=False, soft_wrap=True)
+
+
+def show(ours: pl.DataFrame, figures: Sequence[PaperFigure], paper: str, console: Any = None) -> pl.DataFrame:
+    """What a kind's report calls: our figures compared with the paper's, printed, returned."""
+    comparison = compare(ours, figures)
+    print_comparison(comparison, paper, console=console)
+    return comparison

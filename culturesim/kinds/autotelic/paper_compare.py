@@ -141,6 +141,4 @@ def compare(ours: pl.DataFrame, figures: Sequence[PaperFigure] = FIGURES) -> pl.
 
 def print_paper_comparison(ours: pl.DataFrame, console: Any = None) -> pl.DataFrame:
     """The report's hook: our figures compared with the paper's and printed."""
-    comparison = compare(ours)
-    paper_figures.print_comparison(comparison, PAPER, console=console)
-    return comparison
+    return paper_figures.show(ours, FIGURES, PAPER, console=console)

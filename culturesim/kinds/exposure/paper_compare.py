@@ -76,6 +76,4 @@ def compare(ours: pl.DataFrame, figures: Sequence[PaperFigure] = FIGURES) -> pl.
 
 def print_paper_comparison(table: pl.DataFrame, console: Any = None) -> pl.DataFrame:
     """The report's hook: our figures from the report table, compared and printed."""
-    comparison = compare(our_figures(table))
-    paper_figures.print_comparison(comparison, PAPER, console=console)
-    return comparison
+    return paper_figures.show(our_figures(table), FIGURES, PAPER, console=console)

@@ -135,6 +135,5 @@ def compare(ours: pl.DataFrame, n_instances: int, figures: Sequence[PaperFigure]
 def print_paper_comparison(runs: pl.DataFrame, table: pl.DataFrame, seed: int = 0,
                            console: Any = None) -> pl.DataFrame:
     """The report's hook: our figures from the run and report tables, compared and printed."""
-    comparison = compare(our_figures(runs, table, seed), success_count(table)[1])
-    paper_figures.print_comparison(comparison, PAPER, console=console)
-    return comparison
+    figures = figures_for(success_count(table)[1], FIGURES)
+    return paper_figures.show(our_figures(runs, table, seed), figures, PAPER, console=console)

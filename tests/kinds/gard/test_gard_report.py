@@ -33,7 +33,7 @@ from culturesim.kinds.gard.paper_compare import (
 from culturesim.kinds.paper_figures import PaperFigure
 from culturesim.scenario import load, validate_data
 from culturesim.store import RunDir
-from culturesim.sweep import Sweep, execute
+from sweep_inline import run_inline
 
 QUICK = Path(__file__).resolve().parents[3] / "scenarios" / "gard_quick.yaml"
 
@@ -168,13 +168,7 @@ def sweep_dir(tmp_path_factory):
     sc = load(QUICK, ["steps=2", "gard.assemblies=6", "gard.n_types=20", "gard.n_max=30",
                       "gard.selection.burn_in=20",
                       'sweep={"grid": {"gard.beta_seed": [1, 2, 3, 4], "gard.mode": ["population", "selection"]}}'])
-    sweep = Sweep(sc, folder)
-    sweep.prepare()
-    for spec in sweep.runs:
-        run_id, state, error = execute(spec, str(folder), {})
-        assert state == "done", error
-    sweep.write_index()
-    return folder
+    return run_inline(sc, folder)
 
 
 def test_run_table_recomputed_from_the_parquet_files(sweep_dir):

@@ -18,7 +18,7 @@ from culturesim.kinds.matechoice.paper import DIVERSITY, FIGURES, PAPER_INSTANCE
 from culturesim.kinds.matechoice.paper_compare import (compare, figures_for, instance_label, our_figures,
                                                        success_count)
 from culturesim.scenario import validate_data
-from culturesim.sweep import Sweep, execute
+from sweep_inline import run_inline
 
 MODES = ("tournament", "random", "pimp")
 PROBLEMS = ("koza1", "nguyen7", "pagie1")
@@ -146,13 +146,7 @@ def sweep_dir(tmp_path_factory):
         "matechoice": {"population": 16, "diversity_sample": 6, "record_individuals": False,
                        "problem": {"name": "koza1", "success_threshold": 0.3}},
         "sweep": {"grid": {"matechoice.mode": list(MODES)}, "replicates": 3}}, "test")
-    sweep = Sweep(sc, folder)
-    sweep.prepare()
-    for spec in sweep.runs:
-        run_id, state, error = execute(spec, str(folder), {})
-        assert state == "done", error
-    sweep.write_index()
-    return folder
+    return run_inline(sc, folder)
 
 
 def test_culturesim_report_prints_paper_vs_this_run(sweep_dir, capsys, monkeypatch):

@@ -15,7 +15,7 @@ from statsmodels.stats.multitest import multipletests
 
 from culturesim.kinds.matechoice.measures import print_report, report_table
 from culturesim.scenario import validate_data
-from culturesim.sweep import Sweep, execute
+from sweep_inline import run_inline
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,7 @@ def sweep_dir(tmp_path_factory):
         "matechoice": {"population": 24, "diversity_sample": 6, "record_individuals": False,
                        "problem": {"name": "koza1", "success_threshold": 0.3}},
         "sweep": {"grid": {"matechoice.mode": ["tournament", "random", "pimp"]}, "replicates": 4}}, "test")
-    sweep = Sweep(sc, folder)
-    sweep.prepare()
-    for spec in sweep.runs:
-        run_id, state, error = execute(spec, str(folder), {})
-        assert state == "done", error
-    sweep.write_index()
-    return folder
+    return run_inline(sc, folder)
 
 
 def finals(folder) -> pl.DataFrame:
