@@ -362,7 +362,10 @@ def cmd_report(args) -> int:
                       f"{' or '.join(reported)})"])
     options = ReportOptions(embedder=args.embedder, judge=args.judge, judge_api_base=args.judge_api_base,
                             seed=args.seed, price_trait=args.price_trait, innovation_form=args.innovation_form,
-                            reference=args.reference)
+                            reference=args.reference, plot=args.plot)
+    if args.plot and (not args.plot.endswith(".html") or Path(args.plot).is_dir()
+                      or not Path(args.plot).resolve().parent.is_dir()):
+        return _fail([f"--plot {args.plot}: give an .html file in a folder that exists"])
     for kind in found:
         try:
             get_kind(kind).load_report()(path, by_kind[kind], options)
@@ -676,6 +679,9 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--innovation-form", choices=("immigration", "residual"), default="immigration",
                      help="form of the Price innovation term: immigration (default; Kerr & Godfrey-Smith 2009) "
                           "or residual")
+    rep.add_argument("--plot", metavar="FILE.html",
+                     help="also draw the report's figure in this HTML file (culture: each measure over generations, "
+                          "ours beside --reference)")
     rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")

@@ -90,3 +90,4 @@ class ReportOptions:
     reference: str | None = None  # a run, folder or file to print beside (kinds that compare with one)
     price_trait: str = "fitness"  # the trait a kind's Price decomposition follows (each kind says which it has)
     innovation_form: str = "immigration"  # analysis.price.INNOVATION_FORMS
+    plot: str | None = None  # an .html file a kind's report draws its figure in (culture: ours beside the reference)

@@ -24,19 +24,51 @@ from culturesim.kinds.spec import ReportOptions
 from culturesim.store import RunDir, RunError, population_ideas, runs_under
 
 
-def summary(runs: list[RunDir], embedder) -> pl.DataFrame:
-    """run_id, metric, first, last: each measure at the run's first and last step it has (the
-    whole-run measures in both columns)."""
-    rows = []
+def per_step(runs: list[RunDir], embedder) -> pl.DataFrame:
+    """run_id, step, metric, value: every measure of every run (the whole-run ones with a null step)."""
+    frames = []
     for run in runs:
         ideas = population_ideas(run.ideas()).sort("step", "agent_id")
         table = pl.DataFrame(run_metrics(ideas, embedder, cache_dir=run.path / "embeddings"),
                              schema={"step": pl.Int64, "metric": pl.String, "value": pl.Float64})
-        for metric, part in table.sort("step", nulls_last=True).group_by("metric", maintain_order=True):
-            values = part["value"].to_list()
-            rows.append({"run_id": run.run_id, "metric": metric[0], "first": values[0], "last": values[-1]})
+        frames.append(table.with_columns(pl.lit(run.run_id).alias("run_id")))
+    schema = {"run_id": pl.String, "step": pl.Int64, "metric": pl.String, "value": pl.Float64}
+    return pl.concat(frames).select(list(schema)) if frames else pl.DataFrame(schema=schema)
+
+
+def summary(steps: pl.DataFrame) -> pl.DataFrame:
+    """run_id, metric, first, last: each measure at the run's first and last step it has (the
+    whole-run measures in both columns), from :func:`per_step`."""
+    rows = []
+    for (run_id, metric), part in steps.sort("step", nulls_last=True).group_by("run_id", "metric",
+                                                                              maintain_order=True):
+        values = part["value"].to_list()
+        rows.append({"run_id": run_id, "metric": metric, "first": values[0], "last": values[-1]})
     return pl.DataFrame(rows, schema={"run_id": pl.String, "metric": pl.String, "first": pl.Float64,
                                       "last": pl.Float64})
+
+
+def plot_beside(ours: pl.DataFrame, theirs: pl.DataFrame | None, path: str | Path, title: str):
+    """One panel per measure over generations (mean over runs), ours and, when given, the
+    reference's, in one self-contained HTML file: the issue's "one table and one plot"."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    sides = [("this run", ours, "#1f77b4")] + ([("reference", theirs, "#d62728")] if theirs is not None else [])
+    metrics = [m for m in METRICS if any(side.filter((pl.col("metric") == m) & pl.col("step").is_not_null()).height
+                                         for _, side, _ in sides)]
+    cols = 3
+    fig = make_subplots(rows=max(1, -(-len(metrics) // cols)), cols=cols, subplot_titles=metrics)
+    for i, metric in enumerate(metrics):
+        for name, side, colour in sides:
+            means = (side.filter((pl.col("metric") == metric) & pl.col("step").is_not_null())
+                     .group_by("step").agg(pl.col("value").mean()).sort("step"))
+            fig.add_trace(go.Scatter(x=means["step"].to_list(), y=means["value"].to_list(), name=name,
+                                     mode="lines+markers", line={"color": colour}, legendgroup=name,
+                                     showlegend=i == 0), row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(title=title, height=300 * max(1, -(-len(metrics) // cols)), template="plotly_white")
+    fig.write_html(str(path), include_plotlyjs=True)
+    return fig
 
 
 def _side(frame: pl.DataFrame) -> dict[str, tuple[float, float, int]]:
@@ -78,13 +110,15 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
 
     embedder = make_embedder(options.embedder)
     try:
-        ours = _side(summary(runs, embedder))
-        theirs = None
+        ours_steps = per_step(runs, embedder)
+        theirs_steps = None
         if options.reference:
             with tempfile.TemporaryDirectory() as tmp:
-                theirs = _side(summary(reference_runs(options.reference, Path(tmp)), embedder))
+                theirs_steps = per_step(reference_runs(options.reference, Path(tmp)), embedder)
     except RunError as exc:
         raise ValueError(str(exc)) from None
+    ours = _side(summary(ours_steps))
+    theirs = _side(summary(theirs_steps)) if theirs_steps is not None else None
     cell = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     n_ours = max((n for *_, n in ours.values()), default=0)
     table = Table(title=f"LLM-Culture measures: {path} ({n_ours} run(s), embedder {embedder.name})")
@@ -107,3 +141,7 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
     console = Console(width=max(120, Console().width))
     console.print(table)
     console.print(paper_line(options.reference), highlight=False, soft_wrap=True, markup=False)
+    if options.plot:
+        plot_beside(ours_steps, theirs_steps, options.plot,
+                    f"LLM-Culture measures: {path}" + (f" beside {options.reference}" if options.reference else ""))
+        console.print(f"plot: {options.plot}", highlight=False, soft_wrap=True, markup=False)

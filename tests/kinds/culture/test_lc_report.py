@@ -56,3 +56,47 @@ def test_report_says_the_paper_has_no_figure_and_points_to_the_reference(tmp_pat
     assert main(["report", str(ours.path), "--embedder", "tfidf", "--reference", reference]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("Paper vs this run"))
     assert f"The table above is that comparison: its reference columns are {reference}" in line
+
+
+def test_plot_draws_ours_beside_the_reference(tmp_path, capsys):
+    """--plot: one panel per measure; its curves are the story-similarity values worked out
+    here from the similarity matrix, for our run and for the reference chain."""
+    pytest.importorskip("sklearn")
+    from culturesim.kinds.culture import report as culture_report
+
+    ours = import_llm_culture(DATA / "network_output0.json", tmp_path / "runs")
+    html = tmp_path / "beside.html"
+    drawn = {}
+    real = culture_report.plot_beside
+
+    def keep(*args, **kwargs):
+        drawn["fig"] = real(*args, **kwargs)
+        return drawn["fig"]
+
+    culture_report.plot_beside = keep
+    try:
+        code = main(["report", str(ours.path), "--embedder", "tfidf", "--reference", str(DATA / "chain_output0.json"),
+                     "--plot", str(html)])
+    finally:
+        culture_report.plot_beside = real
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"plot: {html}" in out and html.stat().st_size > 100_000  # self-contained: plotly.js inside
+    text = html.read_text()
+    assert "Plotly.newPlot" in text and "story_similarity_first" in text
+    fig = drawn["fig"]
+    curves = {(t.name, fig.layout.annotations[i // 2].text): t for i, t in enumerate(fig.data)}
+    first = curves[("this run", "story_similarity_first")]
+    texts = ours.ideas().sort("step", "agent_id")["text"].to_list()
+    assert list(first.y) == pytest.approx([similarity.story_similarity(texts)[:3, 3:].mean()])
+    stories = pl.read_json(DATA / "chain_output0.json")["stories"][0].to_list()
+    S = similarity.story_similarity([g[0] for g in stories if g])
+    theirs = curves[("reference", "story_similarity_first")]
+    assert list(theirs.y) == pytest.approx([S[0, k] for k in range(1, len(theirs.y) + 1)])
+
+
+def test_plot_refuses_a_file_that_is_not_html(tmp_path, capsys):
+    ours = import_llm_culture(DATA / "network_output0.json", tmp_path / "runs")
+    code = main(["report", str(ours.path), "--embedder", "tfidf", "--plot", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--plot" in err
