@@ -366,6 +366,7 @@ def cmd_report(args) -> int:
     if args.plot and (not args.plot.endswith(".html") or Path(args.plot).is_dir()
                       or not Path(args.plot).resolve().parent.is_dir()):
         return _fail([f"--plot {args.plot}: give an .html file in a folder that exists"])
+    plot_before = _stamp(args.plot)
     for kind in found:
         try:
             get_kind(kind).load_report()(path, by_kind[kind], options)
@@ -373,7 +374,19 @@ def cmd_report(args) -> int:
             return _fail([f"report needs the analysis extra ({exc.name}): pip install 'culturesim[analysis]'"])
         except ValueError as exc:
             return _fail([str(exc)])
+    if args.plot and _stamp(args.plot) == plot_before:
+        print(f"warning: --plot {args.plot}: no figure drawn (the {', '.join(found)} report draws none; "
+              f"culture's does)", file=sys.stderr)
     return 0
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    """A file's (mtime_ns, size), to tell whether a report wrote it."""
+    try:
+        st = Path(path).stat() if path else None
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if st else None
 
 
 def cmd_compare(args) -> int:
