@@ -28,6 +28,7 @@ __all__ = [
     "holm",
     "mixed_slopes",
     "sign_flip_test",
+    "wald_contrast",
 ]
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
@@ -266,6 +267,19 @@ def _fit_mixedlm(formula: str, data):
     return result, converged, messages
 
 
+def wald_contrast(contrast: np.ndarray, beta: np.ndarray, cov: np.ndarray) -> tuple[float, float, float, float]:
+    """Estimate, standard error, Wald z and two-sided normal p of the linear combination
+    ``contrast @ beta`` of fitted coefficients: a condition's slope is the reference slope plus
+    its interaction, and the variance of that sum is L' V L (exact for a linear combination),
+    not the sum of the two variances. A non-positive variance gives se 0 and z, p NaN."""
+    contrast = np.asarray(contrast, dtype=np.float64)
+    estimate = float(contrast @ beta)
+    se = float(np.sqrt(max(float(contrast @ cov @ contrast), 0.0)))
+    z = estimate / se if se > 0 else float("nan")
+    p = float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
+    return estimate, se, z, p
+
+
 def mixed_slopes(
     frame: pl.DataFrame,
     *,
@@ -340,11 +354,7 @@ def mixed_slopes(
         return contrast
 
     def wald(contrast: np.ndarray) -> tuple[float, float, float, float]:
-        estimate = float(contrast @ beta)
-        se = float(np.sqrt(max(float(contrast @ cov @ contrast), 0.0)))
-        z = estimate / se if se > 0 else float("nan")
-        p = float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
-        return estimate, se, z, p
+        return wald_contrast(contrast, beta, cov)
 
     rows = []
     for level, code in code_of.items():

@@ -12,7 +12,9 @@ outcomes are measured here per condition:
   a shoe are far apart for reasons that have nothing to do with the condition;
 - **diversity over trials**: how the spread of the ideas written at the same trial across
   the chains of one item x condition moves as chains evolve, its slope from a mixed model
-  with a random intercept per item, and a rank effect size against the control condition;
+  with a random intercept per item, the same slope as the authors fitted it (100 x the
+  median pairwise distance, trials after the sixth: ``authors_slope.py``) so the paper's
+  slope figures compare on one scale, and a rank effect size against the control condition;
 - **originality**, when a judge model is given, prompted in the format of the Open
   Creativity Scoring (Ocsai) models (Organisciak et al. 2023), 1 to 5;
 - **semantic distance** of each idea from its item (how far the use strays from the
@@ -49,6 +51,7 @@ import polars as pl
 
 from analysis import diversity, stats
 from analysis.embeddings import Embedder, embed_texts
+from culturesim.kinds.exposure.authors_slope import SEEDS_EXHAUSTED, authors_slopes
 from culturesim.llm.shape import canonical, parse
 from culturesim.llm.types import Request
 from culturesim.store import RunDir, write_parquet
@@ -98,6 +101,8 @@ REPORT_SCHEMA = {
     "resample_m": pl.Int64,
     "slope": pl.Float64,
     "slope_se": pl.Float64,
+    "authors_slope": pl.Float64,
+    "authors_slope_se": pl.Float64,
     "delta_vs_control": pl.Float64,
     "diff_vs_control": pl.Float64,
     "diff_ci_low": pl.Float64,
@@ -145,7 +150,7 @@ ITEM_DIVERSITY_SCHEMA = {
     "notes": pl.String,
 }
 TRIAL_SCHEMA = {"item": pl.String, "condition": pl.String, "trial": pl.Int64, "n_chains": pl.Int64,
-                "diversity": pl.Float64}
+                "n_ideas": pl.Int64, "diversity": pl.Float64, "diversity_median": pl.Float64}
 
 
 # ------------------------------------------------------------------------- the judge
@@ -399,7 +404,9 @@ def trial_diversity(ideas_with_meta: pl.DataFrame, X: np.ndarray) -> pl.DataFram
 
     Chains of a condition start from the same seed ideas; whether they drift apart or
     converge on the AI ideas shows in how this moves with the trial. A trial with fewer
-    than two chains' ideas has no pairs and no row.
+    than two chains' ideas has no pairs and no row. ``n_ideas`` and ``diversity_median``
+    (the median pairwise distance) are what the authors' slope model reads
+    (``authors_slope.py``: their ``nobs`` and ``median_pw_dist``).
     """
     arr = _check_meta(ideas_with_meta, X, ("item", "condition", "trial", "chain"), "trial_diversity")
     frame = ideas_with_meta.select("item", "condition", "trial", "chain").with_row_index("_row")
@@ -408,8 +415,9 @@ def trial_diversity(ideas_with_meta: pl.DataFrame, X: np.ndarray) -> pl.DataFram
         if group.height < 2:
             continue
         rows.append({"item": item, "condition": condition, "trial": int(trial),
-                     "n_chains": group["chain"].n_unique(),
-                     "diversity": diversity.mean_pairwise_distance(arr[group["_row"].to_numpy()])})
+                     "n_chains": group["chain"].n_unique(), "n_ideas": group.height,
+                     "diversity": diversity.mean_pairwise_distance(arr[group["_row"].to_numpy()]),
+                     "diversity_median": diversity.median_pairwise_distance(arr[group["_row"].to_numpy()])})
     return pl.DataFrame(rows, schema=TRIAL_SCHEMA)
 
 
@@ -673,7 +681,9 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
     Columns: n_ideas (participant ideas that exist), n_failed, n_items; diversity_mean /
     _median / _resampled (at subset size resample_m, by default the smallest item x
     condition group) averaged over items; slope of trial diversity (mixed model, random
-    intercept per item) with its se; delta_vs_control (Cliff's delta of trial
+    intercept per item) with its se; authors_slope and authors_slope_se, the slope of 100 x
+    the median trial distance in the authors' model (trials after the sixth, ``nobs``
+    covariate: :func:`.authors_slope.authors_slopes`); delta_vs_control (Cliff's delta of trial
     diversities vs control) with the difference of means and its bootstrap CI;
     originality_mean and n_judged when ``judge_llm`` is given; semantic_distance_mean;
     adoption_mean (AI-vs-human similarity; null where no AI examples were shown);
@@ -708,6 +718,7 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
     div_by = {row["condition"]: row for row in div.iter_rows(named=True)}
     trials = trial_diversity(directed, X)
     slopes, slope_note = _slopes(trials)
+    authors, authors_note = authors_slopes(trials, reference=REFERENCE)
     deltas = _deltas(trials, conditions, delta_rng, n_boot)
 
     sem_means: dict[str, float | None] = {}
@@ -776,6 +787,14 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
             note.append("slope: the mixed model gave a non-finite slope or se")
         elif not s["converged"]:
             note.append("slope: mixed model did not converge")
+        a = authors.get(condition)
+        if a is None:
+            note.append(authors_note or f"authors' slope: no trial after the {SEEDS_EXHAUSTED}th in this condition")
+            a = {}
+        elif a["slope"] is None or a["slope_se"] is None:
+            note.append("authors' slope: the mixed model gave a non-finite slope or se")
+        elif not a["converged"]:
+            note.append("authors' slope: mixed model did not converge")
         delta = deltas.get(condition, {})
         if "note" in delta:
             note.append(delta["note"])
@@ -797,6 +816,8 @@ def report_table(run_dir: str | Path | RunDir, *, embedder: Embedder, judge_llm:
             "resample_m": d.get("m"),
             "slope": s.get("slope"),
             "slope_se": s.get("slope_se"),
+            "authors_slope": a.get("slope"),
+            "authors_slope_se": a.get("slope_se"),
             "delta_vs_control": delta.get("delta_vs_control"),
             "diff_vs_control": delta.get("diff_vs_control"),
             "diff_ci_low": delta.get("diff_ci_low"),
@@ -870,16 +891,16 @@ def print_report(table: pl.DataFrame, console: Any = None) -> None:
     out = Table(title="AI exposure report")
     out.add_column("condition", no_wrap=True)
     for header in ("n", "failed", "diversity", "median", f"at m={m[0] if m.len() else '?'}", "slope (se)",
+                   "authors' slope (se)",
                    "Cliff δ vs control", "diff [95% CI]", "originality", "sem. dist.", "adoption", "AI rank"):
         out.add_column(header, justify="right")
     for row in table.iter_rows(named=True):
-        slope = "-" if row["slope"] is None else f"{row['slope']:+.3g}"
-        if row["slope"] is not None and row["slope_se"] is not None:
-            slope += f" ({row['slope_se']:.2g})"
+        slope = _with_se(row["slope"], row["slope_se"])
+        authors = _with_se(row.get("authors_slope"), row.get("authors_slope_se"))
         diff = ("-" if row["diff_vs_control"] is None else
                 f"{row['diff_vs_control']:+.3f} [{_fmt(row['diff_ci_low'])}, {_fmt(row['diff_ci_high'])}]")
         out.add_row(row["condition"], _fmt(row["n_ideas"]), _fmt(row["n_failed"]), _fmt(row["diversity_mean"]),
-                    _fmt(row["diversity_median"]), _fmt(row["diversity_resampled"]), slope,
+                    _fmt(row["diversity_median"]), _fmt(row["diversity_resampled"]), slope, authors,
                     _fmt(row["delta_vs_control"], 2), diff, _fmt(row["originality_mean"], 2),
                     _fmt(row["semantic_distance_mean"]), _fmt(row["adoption_mean"]), _fmt(row["ai_rank_mean"], 2))
     console.print(out)

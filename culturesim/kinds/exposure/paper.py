@@ -23,7 +23,10 @@ holds this kind's defaults and ``scenarios/exposure_full.yaml`` to it. Their ana
 were fitted: ``100 * median pairwise distance ~ nobs + condition * trial_no + (1 | item)`` on
 trials after the sixth, where the seed ideas are used up. This kind's slope is the mean
 pairwise distance of one trial's ideas across chains, with a random intercept per item, on
-every trial, which is why its scale is not the paper's and only directions are compared.
+every trial, which is why its scale is not the paper's and only directions are compared
+(``diversity_slope:*``). The report also fits the authors' model itself
+(:mod:`.authors_slope`), and its slopes are compared with the same numbers on one scale
+(``diversity_slope_authors:*``).
 
 Conditions are named as in this kind's scenarios: ``control`` (0 AI examples of 6),
 ``low_*`` (2) and ``high_*`` (4), each ``_disclosed`` or ``_undisclosed``. A contrast that
@@ -45,6 +48,7 @@ __all__ = ["AUTHORS_DESIGN", "FIGURES", "PAPER", "PaperFigure"]
 
 NET_CREATE = "josh-ashkinaze/net_create"
 WEB_PY = "website/web.py @17b9025f97c40e31c369c4db08069550593a6d2d"
+CLEAN_FINAL = "scripts/analyze_experiment/clean_final.Rmd @d577223d83996b12874b93a20899865c57dc9d88"
 GET_DATA = "2024-05-23/scripts/analyze_experiment/get_data.ipynb @ea91ce0bc7acafd519b1466de6014b9d123e1060"
 
 # The experiment as the authors' code ran it: value, and where in their repository it is.
@@ -90,6 +94,18 @@ FIGURES: tuple[PaperFigure, ...] = (
                 statistic="slope beta (their scale)", direction="+", value_range=(0.53, 0.57), p="<0.03",
                 where="results, evolution of diversity (read in a summary of v3; a range over AI conditions)",
                 source=SUMMARY),
+    PaperFigure(key="diversity_slope_authors:control", measure="diversity over trials", contrast="control",
+                statistic="slope of 100 x median distance per trial (authors' model)", direction="-", value=-0.39,
+                p="0.03", same_scale=True, source=SUMMARY,
+                where=("number: results, evolution of diversity (read in a summary of v3); model: "
+                       f"{NET_CREATE} {CLEAN_FINAL}, lmer(100*median_pw_dist ~ nobs + condition*trial_no + "
+                       "(1|item), trial_no > 6)")),
+    PaperFigure(key="diversity_slope_authors:high", measure="diversity over trials", contrast="high exposure",
+                statistic="slope of 100 x median distance per trial (authors' model)", direction="+",
+                value_range=(0.53, 0.57), p="<0.03", same_scale=True, source=SUMMARY,
+                where=("number: results, evolution of diversity (read in a summary of v3; a range over AI "
+                       f"conditions); model: {NET_CREATE} {CLEAN_FINAL}, lmer(100*median_pw_dist ~ nobs + "
+                       "condition*trial_no + (1|item), trial_no > 6)")),
     PaperFigure(key="disclosure_diff", measure="collective diversity", contrast="disclosed vs undisclosed",
                 statistic="direction of the difference", direction="0",
                 where="abstract: 'There were no main effects of disclosure'", source=ABSTRACT),

@@ -8,6 +8,10 @@ contrast that names an exposure level ("high") is matched with each of our condi
 that level (``high_disclosed``, ``high_undisclosed``) on its own row rather than pooled,
 because pooling per-condition effect sizes or intervals would make up a statistic the
 report never computed. A condition's level is its name up to the first underscore.
+
+The slope over trials comes twice: this kind's own (``diversity_slope:*``, another scale
+than the paper's, so directions only) and the authors' model fitted to the run
+(``diversity_slope_authors:*``, from the report's ``authors_slope``: the paper's scale).
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ def level(condition: str) -> str:
     return condition.split("_", 1)[0]
 
 
+def _slope_row(key: str, condition: str, slope: float | None, se: float | None) -> dict:
+    """A slope with its 95% normal interval where it has a standard error."""
+    if slope is None:
+        return _row(key, condition, note="no slope fitted (see the report's notes)")
+    if se is None:
+        return _row(key, condition, slope)
+    return _row(key, condition, slope, slope - Z95 * se, slope + Z95 * se)
+
+
 def our_figures(table: pl.DataFrame) -> pl.DataFrame:
     """Our figures, keyed as :data:`.paper.FIGURES`, from an exposure report table."""
     rows: list[dict] = []
@@ -52,13 +65,9 @@ def our_figures(table: pl.DataFrame) -> pl.DataFrame:
             else:
                 rows.append(_row(f"creativity_diff:{lv}", condition, r["originality_mean"] - ours,
                                  note="difference of mean judged originality; no CI"))
-        slope, se = r["slope"], r["slope_se"]
-        if slope is None:
-            rows.append(_row(f"diversity_slope:{lv}", condition, note="no slope fitted (see the report's notes)"))
-        elif se is None:
-            rows.append(_row(f"diversity_slope:{lv}", condition, slope))
-        else:
-            rows.append(_row(f"diversity_slope:{lv}", condition, slope, slope - Z95 * se, slope + Z95 * se))
+        rows.append(_slope_row(f"diversity_slope:{lv}", condition, r["slope"], r["slope_se"]))
+        rows.append(_slope_row(f"diversity_slope_authors:{lv}", condition, r.get("authors_slope"),
+                               r.get("authors_slope_se")))
     disclosed = [r["diversity_mean"] for c, r in by.items() if c.endswith("_disclosed") and r["diversity_mean"] is not None]
     hidden = [r["diversity_mean"] for c, r in by.items() if c.endswith("_undisclosed") and r["diversity_mean"] is not None]
     if disclosed and hidden:

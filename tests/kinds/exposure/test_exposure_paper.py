@@ -73,14 +73,15 @@ def test_compare_against_hand_worked_rows():
 def report_table_by_hand() -> pl.DataFrame:
     base = {k: None for k in REPORT_SCHEMA}
     rows = []
-    for condition, div, slope, se, delta, diff, lo, hi, orig in [
-        ("control", 0.50, -0.02, 0.01, None, None, None, None, 3.0),
-        ("low_disclosed", 0.52, 0.00, 0.01, 0.10, 0.02, -0.01, 0.05, 3.1),
-        ("low_undisclosed", 0.51, 0.01, None, 0.05, 0.01, -0.02, 0.04, 2.9),
-        ("high_disclosed", 0.60, 0.03, 0.01, 0.40, 0.10, 0.05, 0.15, 3.2),
-        ("high_undisclosed", 0.58, None, None, 0.35, 0.08, 0.03, 0.13, None),
+    for condition, div, slope, se, a_slope, a_se, delta, diff, lo, hi, orig in [
+        ("control", 0.50, -0.02, 0.01, -0.35, 0.05, None, None, None, None, 3.0),
+        ("low_disclosed", 0.52, 0.00, 0.01, 0.10, None, 0.10, 0.02, -0.01, 0.05, 3.1),
+        ("low_undisclosed", 0.51, 0.01, None, None, None, 0.05, 0.01, -0.02, 0.04, 2.9),
+        ("high_disclosed", 0.60, 0.03, 0.01, 0.60, 0.10, 0.40, 0.10, 0.05, 0.15, 3.2),
+        ("high_undisclosed", 0.58, None, None, None, None, 0.35, 0.08, 0.03, 0.13, None),
     ]:
         rows.append(base | {"condition": condition, "diversity_mean": div, "slope": slope, "slope_se": se,
+                            "authors_slope": a_slope, "authors_slope_se": a_se,
                             "delta_vs_control": delta, "diff_vs_control": diff, "diff_ci_low": lo,
                             "diff_ci_high": hi, "originality_mean": orig})
     return pl.DataFrame(rows, schema=REPORT_SCHEMA)
@@ -106,7 +107,7 @@ def test_our_figures_read_off_a_report_table():
     got = compare(ours)
     assert set(got["key"]) == {f.key for f in FIGURES}
     assert got.filter(pl.col("ours").is_null())["key"].unique().sort().to_list() == [
-        "creativity_F", "creativity_diff:high", "diversity_slope:high"]
+        "creativity_F", "creativity_diff:high", "diversity_slope:high", "diversity_slope_authors:high"]
     high = got.filter(pl.col("key") == "diversity_diff:high")
     assert high["agrees"].to_list() == [True, True]  # both CIs lie above 0, as the paper's increase
 
@@ -159,3 +160,37 @@ def test_defaults_and_full_scenario_follow_the_authors_design():
     assert full.exposure.trials_per_participant == design["trials_per_participant"]
     assert full.exposure.chains == design["chains"] and tuple(full.exposure.items) == design["items"]
     assert all(where for _value, where in AUTHORS_DESIGN.values())
+
+
+def test_the_authors_slope_compares_on_one_scale():
+    """Our fit of the authors' model is set beside their slopes as numbers, not only
+    directions: control -0.35 (se 0.05) against their -0.39 differs by +0.04 and its 95% CI
+    [-0.448, -0.252] holds -0.39; a range (0.53 to 0.57) gives no single value to subtract."""
+    ours = our_figures(report_table_by_hand())
+    get = {(r["key"], r["label"]): r for r in ours.iter_rows(named=True)}
+    z = norm.ppf(0.975)
+    control = get[("diversity_slope_authors:control", "control")]
+    assert (control["ci_low"], control["ci_high"]) == (pytest.approx(-0.35 - z * 0.05), pytest.approx(-0.35 + z * 0.05))
+    assert get[("diversity_slope_authors:low", "low_disclosed")]["ci_low"] is None  # no se: no CI
+    assert get[("diversity_slope_authors:low", "low_undisclosed")]["value"] is None
+    got = compare(ours)
+    rows = {(r["key"], r["ours_label"]): r for r in got.iter_rows(named=True)}
+    c = rows[("diversity_slope_authors:control", "control")]
+    assert c["difference"] == pytest.approx(0.04) and c["covers"] is True and c["agrees"] is True
+    assert "scales differ" not in c["note"]
+    h = rows[("diversity_slope_authors:high", "high_disclosed")]
+    assert h["difference"] is None and h["covers"] is None and h["agrees"] is True
+    assert h["paper"] == "+0.53 to +0.57 (p <0.03)"
+    assert rows[("diversity_slope_authors:high", "high_undisclosed")]["ours"] is None
+    # the direction-only rows stay beside them
+    d = rows[("diversity_slope:control", "control")]
+    assert d["difference"] is None and "scales differ" in d["note"]
+    # a hand-made figure on one scale, to see difference and coverage where the CI misses it
+    tight = PaperFigure(key="diversity_slope_authors:control", measure="m", contrast="c", statistic="s",
+                        direction="-", value=-0.50, where="w", source="paper", same_scale=True)
+    t = compare(ours, (tight,)).row(0, named=True)
+    assert t["difference"] == pytest.approx(0.15) and t["covers"] is False and t["agrees"] is True
+    where = {f.key: f.where for f in FIGURES}
+    for key in ("diversity_slope_authors:control", "diversity_slope_authors:high"):
+        assert "clean_final.Rmd" in where[key] and "d577223d83996b12874b93a20899865c57dc9d88" in where[key]
+        assert "summary" in where[key]

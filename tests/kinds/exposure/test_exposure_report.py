@@ -75,8 +75,8 @@ def _idea_row(step, agent_id, idea_id, text, parents, source, operation, error=N
     return row
 
 
-def make_run(tmp_path, *, fail=(), kind="exposure", name="run"):
-    """2 items x 3 conditions x 3 chains x 4 trials; ``fail``: agent ids whose reply failed."""
+def make_run(tmp_path, *, fail=(), kind="exposure", name="run", trials=TRIALS):
+    """2 items x 3 conditions x 3 chains x ``trials`` trials (4); ``fail``: agent ids whose reply failed."""
     ideas, agents, examples = [], [], []
     for item in ITEMS:
         for k in range(N_EXAMPLES):
@@ -91,8 +91,8 @@ def make_run(tmp_path, *, fail=(), kind="exposure", name="run"):
         for condition, (n_ai, disclosed) in CONDITIONS.items():
             for _ in range(CHAINS):
                 history = [f"seed-{item}-{j}" for j in range(N_EXAMPLES)]
-                for trial in range(1, TRIALS + 1):
-                    agent_id = chain * TRIALS + trial - 1
+                for trial in range(1, trials + 1):
+                    agent_id = chain * trials + trial - 1
                     idea_id = f"s{trial}-a{agent_id}"
                     shown = [(e, "human") for e in history[-(N_EXAMPLES - n_ai):]] + [
                         (f"ai-{item}-{j}", "ai") for j in range(n_ai)]
@@ -354,6 +354,11 @@ def test_trial_diversity_rows_and_values():
                      & (pl.col("trial") == 3)).row(0, named=True)
     idx = ((meta["item"] == "brick") & (meta["condition"] == "low_disclosed") & (meta["trial"] == 3)).to_numpy()
     assert row["diversity"] == pytest.approx(diversity.mean_pairwise_distance(X[idx]), abs=1e-12)
+    # the median pairwise distance by hand: all pairs of the trial's ideas
+    unit = X[idx] / np.linalg.norm(X[idx], axis=1, keepdims=True)
+    pairs = [1 - unit[i] @ unit[j] for i in range(len(unit)) for j in range(i + 1, len(unit))]
+    assert row["diversity_median"] == pytest.approx(float(np.median(pairs)), abs=1e-12)
+    assert row["n_ideas"] == int(idx.sum()) == CHAINS
     # leave one chain at (tire, control, trial 2): no pairs, no row; two chains still make one
     drop_two = (pl.col("item") == "tire") & (pl.col("condition") == "control") & (pl.col("trial") == 2) & (
         pl.col("chain") > 0)
@@ -371,6 +376,38 @@ def test_trial_diversity_rows_and_values():
 
 def _no_nan(table: pl.DataFrame) -> bool:
     return all(not table[c].is_nan().any() for c, t in table.schema.items() if t == pl.Float64)
+
+
+def test_report_fits_the_authors_slope_on_trials_after_the_sixth(tmp_path):
+    """With 9 trials the report's authors_slope is the authors' model fitted to trials 7-9 of
+    the run's own trial diversities, written out here as a statsmodels formula: control's
+    slope is the trial coefficient, another condition's adds its interaction. Three failed
+    participants make the count of ideas (nobs) vary, so it stays in the model."""
+    import statsmodels.formula.api as smf
+
+    run = make_run(tmp_path, trials=9, fail=(7, 34, 61))  # trial 8 of the first chain of three item x conditions
+    embedder = make_embedder("tfidf")
+    table = report_table(run.path, embedder=embedder, seed=0, n_boot=200)
+    by = {r["condition"]: r for r in table.iter_rows(named=True)}
+    data = load_exposure(run.path)
+    by_id, _ = embed_exposure(data, embedder)
+    trials = trial_diversity(data.participants, np.vstack([by_id[i] for i in data.participants["idea_id"]]))
+    df = trials.filter(pl.col("trial") > 6).to_pandas()
+    assert df["n_ideas"].nunique() > 1
+    df["y"] = 100 * df["diversity_median"]
+    fit = smf.mixedlm("y ~ n_ideas + C(condition, Treatment(reference='control')) * trial", df,
+                      groups=df["item"]).fit(reml=True)
+    cov = fit.cov_params()
+    assert by["control"]["authors_slope"] == pytest.approx(fit.fe_params["trial"], rel=1e-4, abs=1e-6)
+    assert by["control"]["authors_slope_se"] == pytest.approx(math.sqrt(cov.loc["trial", "trial"]), rel=1e-3)
+    inter = "C(condition, Treatment(reference='control'))[T.high_undisclosed]:trial"
+    high = by["high_undisclosed"]
+    assert high["authors_slope"] == pytest.approx(fit.fe_params["trial"] + fit.fe_params[inter], rel=1e-4, abs=1e-6)
+    var = cov.loc["trial", "trial"] + cov.loc[inter, inter] + 2 * cov.loc["trial", inter]
+    assert high["authors_slope_se"] == pytest.approx(math.sqrt(var), rel=1e-3)
+    out = io.StringIO()
+    print_report(table, Console(file=out, width=300))
+    assert "authors' slope" in out.getvalue() and f"{high['authors_slope']:+.3g}" in out.getvalue()
 
 
 def test_report_table_on_a_run_folder(run):
@@ -395,6 +432,7 @@ def test_report_table_on_a_run_folder(run):
     for row in table.iter_rows(named=True):
         assert row["diversity_resampled"] == pytest.approx(row["diversity_mean"], abs=1e-9)
         assert row["slope"] is not None and row["slope_se"] is not None
+        assert row["authors_slope"] is None and "no trial after the 6th" in row["notes"]
         assert 0 <= row["semantic_distance_mean"] <= 1
         assert row["originality_mean"] is None and row["n_judged"] is None
         assert 1 <= row["ai_rank_mean"] <= 6 if row["condition"] != "control" else row["ai_rank_mean"] is None
