@@ -37,3 +37,13 @@ def test_level_on_another_scale_is_not_compared():
 def test_paper_without_figures_says_so():
     text = printed(compare(ours_frame([]), []), paper="Someone (2024)")
     assert "Someone (2024) states no figure" in text
+
+
+def test_a_range_on_one_scale_is_covered_when_our_interval_meets_it():
+    span = PaperFigure(key="r", measure="m", contrast="c", statistic="s", direction="+", value_range=(0.53, 0.57),
+                       where="w", source="summary", same_scale=True)
+    rows = [ours_row("r", "meets", 0.45, 0.30, 0.54), ours_row("r", "inside", 0.55, 0.54, 0.56),
+            ours_row("r", "below", 0.20, 0.10, 0.52), ours_row("r", "no CI", 0.55)]
+    got = {r["ours_label"]: r for r in compare(ours_frame(rows), [span]).iter_rows(named=True)}
+    assert [got[k]["covers"] for k in ("meets", "inside", "below", "no CI")] == [True, True, False, None]
+    assert all(r["difference"] is None for r in got.values())  # no single value to subtract

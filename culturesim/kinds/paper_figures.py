@@ -17,8 +17,8 @@ gives (``"summary"``, never to be quoted before checking). The printed table mar
 last two kinds of number so nobody mistakes them for the paper's.
 
 Columns of :func:`compare`: ``difference`` (ours minus theirs) and ``covers`` (our 95%
-interval holds their value; for a paper "no effect", holds 0) only where the two figures
-are on one scale; ``agrees`` compares directions. Ours is read from the CI where we have
+interval holds their value, or meets the range they give; for a paper "no effect", holds
+0) only where the two figures are on one scale; ``agrees`` compares directions. Ours is read from the CI where we have
 one: a CI above or below 0 is a direction, a CI holding 0 is "no effect", which agrees
 with a paper's "no effect" and, against a paper's increase or decrease, is left open
 (``agrees`` null, "our CI holds 0" in the note) rather than counted as a disagreement:
@@ -131,6 +131,8 @@ def compare(ours: pl.DataFrame, figures: Sequence[PaperFigure]) -> pl.DataFrame:
                 target = f.value if (f.same_scale and f.value is not None) else 0.0 if f.direction == "0" else None
                 if has_ci and target is not None:
                     covers = low <= target <= high
+                elif has_ci and f.same_scale and f.value_range is not None:
+                    covers = low <= f.value_range[1] and f.value_range[0] <= high  # our CI meets their range
                 mine = _our_direction(value, low, high)
                 if f.direction and mine is not None and (f.direction != "0" or has_ci):
                     agrees = None if (mine == "0" and f.direction != "0") else mine == f.direction
