@@ -375,8 +375,8 @@ def cmd_report(args) -> int:
         except ValueError as exc:
             return _fail([str(exc)])
     if args.plot and _stamp(args.plot) == plot_before:
-        print(f"warning: --plot {args.plot}: no figure drawn (the {', '.join(found)} report draws none; "
-              f"culture's does)", file=sys.stderr)
+        print(f"warning: --plot {args.plot}: no figure drawn (the {', '.join(found)} report draws none)",
+              file=sys.stderr)
     return 0
 
 
@@ -693,8 +693,8 @@ def parser() -> argparse.ArgumentParser:
                      help="form of the Price innovation term: immigration (default; Kerr & Godfrey-Smith 2009) "
                           "or residual")
     rep.add_argument("--plot", metavar="FILE.html",
-                     help="also draw the report's figure in this HTML file (culture: each measure over generations, "
-                          "ours beside --reference)")
+                     help="also draw the report's figure in this HTML file, for the kinds whose report draws one "
+                          "(each measure over generations, ours beside --reference)")
     rep.set_defaults(func=cmd_report)
 
     imp = sub.add_parser("import", help="turn results of other tools into run folders")
