@@ -179,17 +179,21 @@ def reward_agreement(episodes: pl.DataFrame, *, by: str | None = None) -> pl.Dat
     return pl.DataFrame(rows, schema=schema)
 
 
-def summary(path: str | Path, embedder: Embedder, *, cache_dir: Path | None = None) -> pl.DataFrame:
-    """The population's measures per step as one tidy frame (step, metric, value)."""
+def summary(path: str | Path, embedder: Embedder, *, cache_dir: Path | None = None,
+            diversity: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The population's measures per step as one tidy frame (step, metric, value).
+    ``diversity``: :func:`goal_diversity`'s frame of this run, when the caller has computed
+    it already (a Vendi score per agent and step is the costly part)."""
     episodes, repertoire = load_autotelic(path)
     run = RunDir(path)
     agents = pl.read_parquet(run.path / "agents.parquet")["agent_id"].to_list()
     edges = pl.read_parquet(run.path / "edges.parquet")
+    if diversity is None:
+        diversity = goal_diversity(repertoire, embedder, cache_dir=cache_dir)
     population = pl.col("agent_id").is_null()
     parts = [
         mastered_goals(repertoire).filter(population).select("step", "known", "mastered"),
-        goal_diversity(repertoire, embedder, cache_dir=cache_dir).filter(population)
-        .select("step", "vendi", "mean_pairwise"),
+        diversity.filter(population).select("step", "vendi", "mean_pairwise"),
         subgoal_depth(repertoire).group_by("step").agg(pl.col("mean_depth").mean(), pl.col("max_depth").max()),
         repertoire_overlap(repertoire, agents, edges=edges).select("step", "mean_jaccard", "neighbour_jaccard"),
         coverage(episodes).filter(population).select("step", "coverage"),

@@ -109,8 +109,9 @@ def _slope_row(key: str, label: str, frame: pl.DataFrame, value: str, seed: int,
 
 
 def our_figures(episodes: pl.DataFrame, repertoire: pl.DataFrame, embedder: Any, *, seed: int = 0,
-                cache_dir: Path | None = None) -> pl.DataFrame:
-    """Our figures, keyed as :data:`.paper.FIGURES`, from a run's episodes and repertoire tables."""
+                cache_dir: Path | None = None, diversity: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Our figures, keyed as :data:`.paper.FIGURES`, from a run's episodes and repertoire tables
+    (and :func:`goal_diversity`'s frame of them, when the caller has it already)."""
     pursued = episodes.filter(pl.col("goal").is_not_null()).with_columns(
         oracle=pl.col("oracle_success").cast(pl.Float64), reward=pl.col("llm_reward").cast(pl.Float64))
     share = episodes.with_columns(share=pl.when(pl.col("eval_total") > 0).then(
@@ -126,7 +127,8 @@ def our_figures(episodes: pl.DataFrame, repertoire: pl.DataFrame, embedder: Any,
         rows.append(ours_row("vendi_gain", None, note="not computed: the run has fewer than two steps"))
     else:
         first, last = int(steps.min()), int(steps.max())
-        diversity = goal_diversity(repertoire, embedder, cache_dir=cache_dir)
+        if diversity is None:
+            diversity = goal_diversity(repertoire, embedder, cache_dir=cache_dir)
         mean, low, high = vendi_gain(diversity, agents, first, last, seed=seed)
         ci = f"bootstrap over {len(agents)} agents" if low is not None else "one agent: no interval"
         rows.append(ours_row("vendi_gain", f"step {last} - step {first}", mean, low, high,

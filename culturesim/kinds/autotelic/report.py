@@ -16,7 +16,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from culturesim.kinds.autotelic.measures import load_autotelic, summary
+from culturesim.kinds.autotelic.measures import goal_diversity, load_autotelic, summary
 from culturesim.kinds.autotelic.paper_compare import our_figures, print_paper_comparison
 from culturesim.kinds.spec import ReportOptions
 from culturesim.store import RunDir, RunError
@@ -73,9 +73,10 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
         cache = run.path / "embeddings"
         try:
             episodes, repertoire = load_autotelic(run.path)
-            wide = step_table(summary(run.path, embedder, cache_dir=cache))
+            diversity = goal_diversity(repertoire, embedder, cache_dir=cache)  # the table's and the paper's
+            wide = step_table(summary(run.path, embedder, diversity=diversity))
         except RunError as exc:
             raise ValueError(str(exc)) from None
         print_steps(run, wide, embedder.name, console)
-        print_paper_comparison(our_figures(episodes, repertoire, embedder, seed=options.seed, cache_dir=cache),
+        print_paper_comparison(our_figures(episodes, repertoire, embedder, seed=options.seed, diversity=diversity),
                                console=console)
