@@ -129,7 +129,8 @@ def composomes_over_steps(run: str | Path | RunDir, threshold: float = COMPOSOME
 
 
 def compotypes(run: str | Path | RunDir, ks: range | list[int] = range(1, 11), threshold: float = COMPOSOME_THRESHOLD,
-               seed: int = 0, max_samples: int = 2000) -> dict[str, Any]:
+               seed: int = 0, max_samples: int = 2000,
+               composition: tuple[pl.DataFrame, np.ndarray] | None = None) -> dict[str, Any]:
     """Compotypes: k-means clusters of the composome compositions, as the reference ``tgs_acluster``.
 
     Composomes are the splits whose H to their parent exceeds ``threshold``; their compositions
@@ -139,11 +140,12 @@ def compotypes(run: str | Path | RunDir, ks: range | list[int] = range(1, 11), t
     (a seeded sample; the rest stay untagged, -1) and silhouettes use up to 1,000 of them.
     Returns ``{"k", "scores", "tags", "centroids"}``:
     ``tags`` per split (compotype index, -1 for drift), ``centroids`` per compotype and type.
+    ``composition``: the run's :func:`compositions`, when the caller has read them already.
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    splits, dense = compositions(run)
+    splits, dense = composition if composition is not None else compositions(run)
     sim = splits["similarity_to_parent"].fill_null(0.0).to_numpy()
     chosen = np.flatnonzero(sim > threshold)
     rng = np.random.default_rng(seed)

@@ -117,7 +117,7 @@ def run_table(runs: Sequence[RunDir], seed: int = 0) -> pl.DataFrame:
     rows = []
     for r in info:
         sim = r["splits"]["similarity_to_parent"].drop_nulls()
-        found = compotypes(r["run"], ks=list(AUTHORS_DEFAULTS["ks"]), seed=seed)
+        found = compotypes(r["run"], ks=list(AUTHORS_DEFAULTS["ks"]), seed=seed, composition=(r["splits"], r["dense"]))
         row = {"run_id": r["run"].run_id, "mode": r["mode"], "network": r["network"],
                "pmc": mutual_catalysis(r["beta"]), "splits": r["splits"].height,
                "composome_share": float((sim > COMPOSOME_THRESHOLD).mean()) if sim.len() else None,
