@@ -154,15 +154,22 @@ def analyze_run(run: RunDir, embedder: Embedder, *, resample_m: int | None = Non
     return table
 
 
-def measured_ideas(run: RunDir, ideas: pl.DataFrame) -> pl.DataFrame:
-    """The ideas the generic measures read: those of the operations the run's kind declares
-    (``Kind.measured_operations``, asked of the registry), or all of them."""
+def _run_kind(run: RunDir):
+    """The run's kind from the registry (so no kind is named here), or None when its manifest
+    names none that can be loaded."""
     from culturesim.kinds import get_kind
 
     try:
-        operations = get_kind(str(run.read_manifest().get("kind"))).measured_operations
+        return get_kind(str(run.read_manifest().get("kind")))
     except (LookupError, ImportError, RuntimeError, TypeError, ValueError):
-        return ideas
+        return None
+
+
+def measured_ideas(run: RunDir, ideas: pl.DataFrame) -> pl.DataFrame:
+    """The ideas the generic measures read: those of the operations the run's kind declares
+    (``Kind.measured_operations``), or all of them."""
+    kind = _run_kind(run)
+    operations = kind.measured_operations if kind is not None else None
     if operations is None or "operation" not in ideas.columns:
         return ideas
     return ideas.filter(pl.col("operation").is_in(list(operations)))
@@ -172,10 +179,9 @@ def kind_rows(run: RunDir, ideas: pl.DataFrame, embedder: Embedder) -> list[dict
     """The measures the run's kind adds to this set: ``run_metrics(ideas, embedder, cache_dir=...)``
     of its ``measures`` module, when it has one (asked of the registry, so no kind is named here).
     Rows (step, metric, value); a kind that cannot be loaded adds nothing."""
-    from culturesim.kinds import get_kind
-
+    kind = _run_kind(run)
     try:
-        measures = get_kind(str(run.read_manifest().get("kind"))).load_measures()
+        measures = kind.load_measures() if kind is not None else None
     except (LookupError, ImportError, RuntimeError, TypeError, ValueError):
         return []
     compute = getattr(measures, "run_metrics", None)

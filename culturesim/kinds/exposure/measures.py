@@ -414,10 +414,11 @@ def trial_diversity(ideas_with_meta: pl.DataFrame, X: np.ndarray) -> pl.DataFram
     for (item, condition, trial), group in sorted(frame.group_by("item", "condition", "trial"), key=lambda g: g[0]):
         if group.height < 2:
             continue
+        Xg = arr[group["_row"].to_numpy()]
         rows.append({"item": item, "condition": condition, "trial": int(trial),
                      "n_chains": group["chain"].n_unique(), "n_ideas": group.height,
-                     "diversity": diversity.mean_pairwise_distance(arr[group["_row"].to_numpy()]),
-                     "diversity_median": diversity.median_pairwise_distance(arr[group["_row"].to_numpy()])})
+                     "diversity": diversity.mean_pairwise_distance(Xg),
+                     "diversity_median": diversity.median_pairwise_distance(Xg)})
     return pl.DataFrame(rows, schema=TRIAL_SCHEMA)
 
 
