@@ -125,6 +125,7 @@ def compare(ours: pl.DataFrame, figures: Sequence[PaperFigure]) -> pl.DataFrame:
             value, low, high = m["value"], m["ci_low"], m["ci_high"]
             has_ci = low is not None and high is not None
             difference = covers = agrees = None
+            left_open = False  # our CI holds 0 against a paper's increase or decrease: neither shown nor refuted
             if value is not None:
                 if f.same_scale and f.value is not None:
                     difference = value - f.value
@@ -134,21 +135,19 @@ def compare(ours: pl.DataFrame, figures: Sequence[PaperFigure]) -> pl.DataFrame:
                 elif has_ci and f.same_scale and f.value_range is not None:
                     covers = low <= f.value_range[1] and f.value_range[0] <= high  # our CI meets their range
                 mine = _our_direction(value, low, high)
+                left_open = mine == "0" and f.direction in ("+", "-")
                 if f.direction and mine is not None and (f.direction != "0" or has_ci):
-                    agrees = None if (mine == "0" and f.direction != "0") else mine == f.direction
+                    agrees = None if left_open else mine == f.direction
             note = m["note"] or ("" if value is not None else "not computed")
-            extra = ""
-            if value is not None and f.direction and f.direction != "0" and has_ci and low <= 0 <= high:
-                extra = "our CI holds 0: direction not shown"
+            extra = "our CI holds 0: direction not shown" if left_open else ""
             if value is not None and not f.same_scale and f.value is not None:
                 extra = "; ".join(n for n in (extra, "scales differ: directions compared only" if f.direction
                                               else "scales differ: not compared") if n)
             note = "; ".join(n for n in (note, extra) if n)
             rows.append({"key": f.key, "measure": f.measure, "contrast": f.contrast, "statistic": f.statistic,
                          "direction": f.direction, "paper": paper_text(f), "source": f.source, "where": f.where,
-                         "ours_label": m["label"],
-                         "ours": value, "ci_low": low, "ci_high": high, "difference": difference,
-                         "covers": covers, "agrees": agrees, "note": note})
+                         "ours_label": m["label"], "ours": value, "ci_low": low, "ci_high": high,
+                         "difference": difference, "covers": covers, "agrees": agrees, "note": note})
     return pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
 
 
@@ -160,16 +159,18 @@ def _fmt(value: Any, level: bool = False) -> str:
     return f"{value:.4g}" if level else f"{value:+.3f}"
 
 
-def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None) -> None:
+def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None, *, empty_note: str = "") -> None:
     """The comparison as a rich table titled "Paper vs this run", then the citation and
-    what each mark on a number means (only the marks the table uses)."""
+    what each mark on a number means (only the marks the table uses). A paper with no
+    figure gets one line instead, ended by ``empty_note`` (what to compare with instead)."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     if comparison.is_empty():
-        console.print(f"Paper vs this run: {paper} states no figure this report can be set beside.",
-                      highlight=False, soft_wrap=True)
+        console.print(" ".join(t for t in (f"Paper vs this run: {paper} states no figure this report can be set "
+                                           f"beside.", empty_note) if t),
+                      highlight=False, soft_wrap=True, markup=False)
         return
     out = Table(title="Paper vs this run")
     for header in ("measure", "contrast", "statistic", "paper", "ref", "ours (condition)", "ours [95% CI]",
@@ -194,8 +195,9 @@ def print_comparison(comparison: pl.DataFrame, paper: str, console: Any = None) 
             console.print(SOURCE_NOTES[source] + ".", highlight=False, soft_wrap=True)
 
 
-def show(ours: pl.DataFrame, figures: Sequence[PaperFigure], paper: str, console: Any = None) -> pl.DataFrame:
+def show(ours: pl.DataFrame, figures: Sequence[PaperFigure], paper: str, console: Any = None, *,
+         empty_note: str = "") -> pl.DataFrame:
     """What a kind's report calls: our figures compared with the paper's, printed, returned."""
     comparison = compare(ours, figures)
-    print_comparison(comparison, paper, console=console)
+    print_comparison(comparison, paper, console=console, empty_note=empty_note)
     return comparison

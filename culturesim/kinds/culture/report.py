@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from culturesim.kinds.culture.measures import METRICS, run_metrics
-from culturesim.kinds.culture.paper import PAPER
+from culturesim.kinds import paper_figures
+from culturesim.kinds.culture.paper import FIGURES, PAPER
+from culturesim.kinds.paper_figures import ours_frame
 from culturesim.kinds.spec import ReportOptions
 from culturesim.store import RunDir, RunError, population_ideas, runs_under
 
@@ -92,16 +94,14 @@ def reference_runs(path: str | Path, folder: Path) -> list[RunDir]:
     return runs
 
 
-def paper_line(reference: str | None) -> str:
-    """What "Paper vs this run" can say for this kind: the paper has no figure of its own to
-    print (its abstract states none; ``paper.FIGURES`` is empty), so the comparison is with the
-    authors' files."""
-    line = (f"Paper vs this run: the abstract of {PAPER} states no figure to compare with (it presents a "
-            f"framework); compare with the authors' own output files (LLM-Culture's output*.json, or runs "
-            f"imported with culturesim import llm-culture) through --reference.")
+def reference_note(reference: str | None) -> str:
+    """What this kind compares with instead of paper figures (its paper states none:
+    ``paper.FIGURES`` is empty): the authors' own output files."""
+    note = ("Its abstract presents a framework; compare with the authors' own output files (LLM-Culture's "
+            "output*.json, or runs imported with culturesim import llm-culture) through --reference.")
     if reference:
-        line += f" The table above is that comparison: its reference columns are {reference}, measured the same way."
-    return line
+        note += f" The table above is that comparison: its reference columns are {reference}, measured the same way."
+    return note
 
 
 def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
@@ -140,7 +140,7 @@ def report(path: Path, runs: list[RunDir], options: ReportOptions) -> None:
         table.add_row(*row)
     console = Console(width=max(120, Console().width))
     console.print(table)
-    console.print(paper_line(options.reference), highlight=False, soft_wrap=True, markup=False)
+    paper_figures.show(ours_frame([]), FIGURES, PAPER, console=console, empty_note=reference_note(options.reference))
     if options.plot:
         plot_beside(ours_steps, theirs_steps, options.plot,
                     f"LLM-Culture measures: {path}" + (f" beside {options.reference}" if options.reference else ""))
